@@ -1,0 +1,1 @@
+"""Event names, payload schemas and the bus that turns committed writes into broadcasts."""

@@ -1,0 +1,88 @@
+"""Payload schemas of every seq-carrying event (SPEC.md "Events").
+
+Payloads are built through these models so a field cannot be misspelt or forgotten;
+``seq`` is not a field here because the event log assigns it (``LoggedEvent.payload``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from events.names import TOPIC_OF, Event
+
+
+class Payload(BaseModel):
+    """Base of all payloads: camelCase on the wire, the event name as a class attribute."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    event: ClassVar[Event]
+    timestamp: str
+
+    @property
+    def topic(self) -> str:
+        return TOPIC_OF[self.event].value
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class ProvidersUpdated(Payload):
+    event: ClassVar[Event] = Event.PROVIDERS_UPDATED
+    action: Literal["created", "updated", "deleted", "enabled", "disabled", "reloaded"]
+    provider_id: str | None
+    items: list[dict[str, Any]]
+    total: int
+    enabled: int
+
+
+class ModelsUpdated(Payload):
+    event: ClassVar[Event] = Event.MODELS_UPDATED
+    action: Literal["created", "updated", "deleted", "default", "started", "stopped", "config"]
+    model_id: str | None
+    items: list[dict[str, Any]]
+    total: int
+
+
+class CredentialsUpdated(Payload):
+    event: ClassVar[Event] = Event.CREDENTIALS_UPDATED
+    action: Literal["updated", "deleted"]
+    provider: str
+    has_credentials: bool
+    is_valid: bool
+    is_expired: bool
+    expires_at: int | None
+    created_at: str | None
+    updated_at: str | None
+
+
+class ProcessBlock(BaseModel):
+    """One supervised proxy process as ``proxy:status`` shows it."""
+
+    running: bool
+    port: int | None
+    pid: int | None
+    uptime: float
+
+
+class ProxyStatus(Payload):
+    """Seed 002's payload: process blocks sit at the top level, keyed by process name."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    event: ClassVar[Event] = Event.PROXY_STATUS
+    status: Literal["running", "stopped", "partial", "starting"]
+    providers: dict[str, Any]
+    models: dict[str, Any]
+    credentials: dict[str, Any]
+    message: str
+
+
+class OllamaUpdated(Payload):
+    event: ClassVar[Event] = Event.OLLAMA_UPDATED
+    action: Literal["pulled", "deleted"]
+    model: str
+    models: list[dict[str, Any]]
+    total: int
+    total_size: int

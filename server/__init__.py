@@ -1,0 +1,1 @@
+"""modeldeck server: the aiohttp app, REST routes, socket handlers, Ollama, pulls, proxy."""

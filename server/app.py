@@ -1,0 +1,127 @@
+"""``create_app(settings)``: the one place the application is wired together.
+
+Cleanup contexts run in dependency order (storage, then what uses it), so shutdown
+runs in reverse; sockets are closed first, in ``on_shutdown``, so that aiohttp never
+waits out its shutdown timeout on open websockets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp_cors
+from aiohttp import web
+
+from events.bus import EventBus
+from server import (
+    routes_credentials,
+    routes_models,
+    routes_providers,
+    routes_registry,
+    routes_system,
+)
+from server.http_api import RouteSpec
+from server.keys import (
+    BUS,
+    DATABASE,
+    HUB,
+    PROXY,
+    REGISTRY,
+    REGISTRY_CACHE,
+    ROUTE_SPECS,
+    SETTINGS,
+    STARTED_AT,
+)
+from server.middlewares import access_log, bearer_auth, errors
+from server.proxy_state import NoProxy
+from server.registry_cache import RegistryCache
+from server.registry_service import RegistryService
+from server.seeding import seed_once
+from server.settings import Settings
+from server.socket_hub import SocketHub
+from server.status import current_proxy_status
+from storage import event_log
+from storage.database import Database
+from storage.records import LoggedEvent
+from storage.secrets import SecretBox
+
+ROUTE_TABLES = (
+    routes_system.api,
+    routes_providers.api,
+    routes_models.api,
+    routes_credentials.api,
+    routes_registry.api,
+)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[access_log, errors, bearer_auth], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[STARTED_AT] = time.monotonic()
+    app[PROXY] = NoProxy()
+
+    async def greeting() -> dict[str, object]:
+        return await current_proxy_status(app)
+
+    hub = SocketHub(settings, greeting)
+    app[HUB] = hub
+    hub.sio.attach(app)
+
+    specs: list[RouteSpec] = [spec for table in ROUTE_TABLES for spec in table.specs]
+    app[ROUTE_SPECS] = specs
+    routes = [route for table in ROUTE_TABLES for route in table.add_to(app)]
+    _setup_cors(app, settings, routes)
+
+    app.cleanup_ctx.append(storage_context)
+    app.on_shutdown.append(close_sockets)
+    return app
+
+
+def _setup_cors(app: web.Application, settings: Settings, routes: list[web.AbstractRoute]) -> None:
+    """CORS for our REST routes only: socket.io answers its own preflights (same origins)."""
+    options = aiohttp_cors.ResourceOptions(
+        allow_credentials=True, expose_headers="*", allow_headers="*", allow_methods="*"
+    )
+    cors = aiohttp_cors.setup(app, defaults={o: options for o in settings.cors_origins})
+    for route in routes:
+        cors.add(route)
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key is not None:
+        return SecretBox(settings.secret_key.get_secret_value())
+    return SecretBox.from_key_file(settings.key_file)
+
+
+async def storage_context(app: web.Application) -> AsyncIterator[None]:
+    """Database, registry service, read cache and event bus, in that order."""
+    settings = app[SETTINGS]
+    db = Database(settings.db, _secret_box(settings), event_retention=settings.event_retention)
+    await db.open()
+    try:
+        if not settings.no_seed:
+            await seed_once(db)
+        cache = RegistryCache(db)
+        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db))
+
+        def on_commit(events: list[LoggedEvent]) -> None:
+            cache.invalidate()
+            bus.publish(events)
+
+        db.on_commit = on_commit  # type: ignore[assignment]
+        bus.start()
+        app[DATABASE] = db
+        app[BUS] = bus
+        app[REGISTRY_CACHE] = cache
+        app[REGISTRY] = RegistryService(db, app[PROXY])
+        yield
+        await bus.stop(timeout=settings.shutdown_timeout)
+    finally:
+        await db.close()
+
+
+async def close_sockets(app: web.Application) -> None:
+    await app[HUB].close(timeout=app[SETTINGS].shutdown_timeout)

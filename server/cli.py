@@ -1,0 +1,86 @@
+"""The ``modeldeck`` command (also ``python -m server``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from aiohttp import web
+from pydantic import ValidationError
+
+from server.settings import Settings
+
+
+def _install_fast_loop() -> bool:
+    """Use uvloop when the optional ``fast`` extra is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def load_settings(**given: Any) -> Settings:
+    """Settings from CLI flags (those given), then env vars, then defaults."""
+    overrides = {k: v for k, v in given.items() if v is not None and v is not False}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise click.UsageError(f"invalid setting {field}: {err['msg']}") from exc
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """modeldeck: live control plane for AI providers, models and a local Ollama."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@click.option("--host", help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 3002; env PORT too).")
+@click.option("--db", type=click.Path(path_type=Path), help="SQLite file (default ./modeldeck.db).")
+@click.option("--ollama-url", help="Ollama base URL (default http://127.0.0.1:11434).")
+@click.option("--token", help="Require this bearer token on /api, /v1 and sockets.")
+@click.option("--cors-origin", help="Allowed origin(s), comma-separated, or * (env CORS_ORIGIN).")
+@click.option("--no-seed", is_flag=True, help="Do not create the first-start seed models.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback host without a token.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], False))
+@click.option("--ws-compression", is_flag=True, help="Deflate websocket frames (off: CPU).")
+@click.option("--event-retention", type=int, help="Events kept for replay (default 10000).")
+@click.option("--pull-workers", type=int, help="Concurrent Ollama pulls (default 2).")
+def serve(**options: Any) -> None:
+    """Run the server (REST + Socket.IO) until SIGTERM/SIGINT."""
+    from server.app import create_app
+
+    settings = load_settings(**options)
+    try:
+        settings.check_bind_safety()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    fast = _install_fast_loop()
+    logging.getLogger("modeldeck").info(
+        "modeldeck on http://%s:%d (db %s, event loop %s)",
+        settings.host, settings.port, settings.db, "uvloop" if fast else "asyncio",
+    )  # fmt: skip
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+        access_log=None,
+        print=lambda *_: None,
+        handle_signals=True,
+    )
+    sys.exit(0)

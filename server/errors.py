@@ -1,0 +1,111 @@
+"""Service errors and their one mapping to HTTP statuses and socket replies.
+
+    ServiceError                     code            HTTP
+    ├── BadRequest                   bad_request     400
+    │   └── ValidationFailed         validation_error 422
+    ├── Unauthorized                 unauthorized    401
+    ├── NotFoundError                not_found       404
+    ├── MethodNotAllowed             method_not_allowed 405
+    ├── ConflictError                conflict        409
+    ├── PayloadTooLarge              payload_too_large 413
+    ├── UnsupportedMediaType         unsupported_media_type 415
+    └── Unavailable                  unavailable     503
+
+Storage errors (``storage.errors``) are translated here too, so routes and socket
+handlers never build error bodies themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from storage.errors import Conflict, NotFound, StorageError
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class ValidationFailed(BadRequest):
+    status, code = 422, "validation_error"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+class NotFoundError(ServiceError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(ServiceError):
+    status, code = 405, "method_not_allowed"
+
+
+class ConflictError(ServiceError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unavailable(ServiceError):
+    status, code = 503, "unavailable"
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(to_camel(part) if isinstance(part, str) else str(part) for part in loc)
+
+
+def from_validation_error(exc: ValidationError, *, prefix: str = "") -> ValidationFailed:
+    """A 422 whose message names the first bad field and whose details list them all."""
+    problems = [
+        {"field": prefix + _field_path(err["loc"]), "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+    first = problems[0]
+    where = first["field"] or "body"
+    message = f"{where}: {first['message']}"
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more)"
+    return ValidationFailed(message, details=problems)
+
+
+def to_service_error(exc: Exception) -> ServiceError:
+    """Translate any known lower-layer error into a ServiceError."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return from_validation_error(exc)
+    if isinstance(exc, StorageError):
+        details = {"field": exc.field} if exc.field else None
+        if isinstance(exc, NotFound):
+            return NotFoundError(exc.message, details=details)
+        if isinstance(exc, Conflict):
+            return ConflictError(exc.message, details=details)
+        return ServiceError(exc.message)
+    return ServiceError("internal error")

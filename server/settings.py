@@ -1,0 +1,74 @@
+"""All settings in one pydantic model: CLI flags > ``MODELDECK_*`` env vars > defaults.
+
+The seed's plain ``PORT`` and ``CORS_ORIGIN`` env vars are honoured too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str, *extra: str) -> AliasChoices:
+    return AliasChoices(name, f"MODELDECK_{name.upper()}", *extra)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MODELDECK_", populate_by_name=True, extra="ignore", case_sensitive=False
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(3002, ge=0, le=65535, validation_alias=_env("port", "PORT"))
+    db: Path = Path("modeldeck.db")
+    ollama_url: str = "http://127.0.0.1:11434"
+    token: SecretStr | None = None
+    cors_origin: str = Field("*", validation_alias=_env("cors_origin", "CORS_ORIGIN"))
+    no_seed: bool = False
+    insecure: bool = False
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    secret_key: SecretStr | None = None
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    ws_compression: bool = False
+    event_retention: int = Field(10_000, ge=1)
+    pull_workers: int = Field(2, ge=1, le=16)
+    shutdown_timeout: float = Field(3.0, ge=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("token", "secret_key", mode="after")
+    @classmethod
+    def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """``*`` or a comma-separated list of allowed origins."""
+        return [o.strip() for o in self.cors_origin.split(",") if o.strip()] or ["*"]
+
+    @property
+    def key_file(self) -> Path:
+        return self.db.with_name(self.db.name + ".key")
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check_bind_safety(self) -> None:
+        """Refuse to expose an unauthenticated control plane beyond this machine."""
+        if not self.is_loopback() and self.token is None and not self.insecure:
+            raise ValueError(
+                f"refusing to bind {self.host} without a token: set MODELDECK_TOKEN "
+                "(or --token), or pass --insecure to accept unauthenticated access"
+            )

@@ -1,0 +1,17 @@
+"""The current ``proxy:status`` payload, for a connecting client and the REST route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server import snapshots
+from server.keys import BUS, DATABASE, PROXY
+from storage.clock import utc_now_iso
+
+
+async def current_proxy_status(app: web.Application) -> dict[str, Any]:
+    """Carries the seq of the last broadcast without advancing it (SPEC "Events")."""
+    payload = await snapshots.proxy_status(app[DATABASE], app[PROXY].snapshot(), utc_now_iso())
+    return {**payload.to_json(), "seq": app[BUS].delivered_seq}

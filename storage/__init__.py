@@ -1,0 +1,1 @@
+"""SQLite persistence: connection, migrations, one transaction per write, encrypted secrets."""

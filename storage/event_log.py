@@ -1,0 +1,41 @@
+"""Reading the event log (the outbox the write transactions append to)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import orjson
+
+from storage.database import Database
+from storage.records import LoggedEvent
+
+
+async def current_seq(db: Database) -> int:
+    """The highest seq ever assigned (0 for a fresh database), pruned rows included."""
+    row = await db.fetchone("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+    return int(row["seq"]) if row else 0
+
+
+async def oldest_seq(db: Database) -> int | None:
+    row = await db.fetchone("SELECT MIN(seq) AS seq FROM events")
+    return int(row["seq"]) if row and row["seq"] is not None else None
+
+
+async def since(
+    db: Database, seq: int, *, limit: int, topics: Collection[str] | None = None
+) -> list[LoggedEvent]:
+    """Events with ``seq`` greater than the given one, oldest first."""
+    params: list[object] = [seq]
+    topic_clause = ""
+    if topics is not None:
+        topic_clause = f" AND topic IN ({','.join('?' * len(topics))})"
+        params += list(topics)
+    rows = await db.fetchall(
+        f"SELECT seq, event, topic, data FROM events WHERE seq > ?{topic_clause}"
+        " ORDER BY seq LIMIT ?",
+        [*params, limit],
+    )
+    return [
+        LoggedEvent(seq=r["seq"], event=r["event"], topic=r["topic"], data=orjson.loads(r["data"]))
+        for r in rows
+    ]
