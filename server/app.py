@@ -40,6 +40,7 @@ from server.registry_service import RegistryService
 from server.seeding import seed_once
 from server.settings import Settings
 from server.socket_hub import SocketHub
+from server.socket_requests import register_socket_requests
 from server.status import current_proxy_status
 from storage import event_log
 from storage.database import Database
@@ -116,7 +117,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE] = db
         app[BUS] = bus
         app[REGISTRY_CACHE] = cache
-        app[REGISTRY] = RegistryService(db, app[PROXY])
+        registry = RegistryService(db, app[PROXY])
+        app[REGISTRY] = registry
+        register_socket_requests(app[HUB], registry)
         yield
         await bus.stop(timeout=settings.shutdown_timeout)
     finally:

@@ -24,7 +24,7 @@ spelling.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -149,9 +149,8 @@ async def _error_message(response: aiohttp.ClientResponse) -> str:
         body = json.loads(text)
     except ValueError:
         return text or f"HTTP {response.status} {response.reason or ''}".strip()
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return body["error"]
-    return text
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else text
 
 
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
@@ -228,7 +227,7 @@ class OllamaClient:
         """Delete an installed model; :class:`OllamaNotFound` if there is none."""
         await self._call("DELETE", "/api/delete", {"model": name})
 
-    async def pull(self, name: str) -> AsyncIterator[dict[str, Any]]:
+    async def pull(self, name: str) -> AsyncGenerator[dict[str, Any], None]:
         """Yield each NDJSON progress line of ``POST /api/pull`` as a dict.
 
         Ends after the ``success`` line. An ``{"error": ...}`` line, a dropped
@@ -266,7 +265,9 @@ class OllamaClient:
                 # request end rather than a connection parked in the pool.
                 response.close()
 
-    async def _lines(self, response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def _lines(
+        self, response: aiohttp.ClientResponse
+    ) -> AsyncGenerator[dict[str, Any], None]:
         while True:
             try:
                 raw = await response.content.readline()

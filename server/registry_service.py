@@ -64,6 +64,12 @@ class RegistryService:
             candidate = f"{base}-{n}"
         return candidate
 
+    async def publish_proxy_status(self) -> None:
+        """Log and broadcast a fresh ``proxy:status`` (the supervisor calls this on changes)."""
+        async with self.db.transaction() as tx:
+            status = await snapshots.proxy_status(tx, self.proxy.snapshot(), tx.now)
+            await tx.log_event(status.event, status.topic, status.to_json())
+
     # -- providers ---------------------------------------------------------------
 
     async def create_provider(self, body: ProviderCreate) -> ProviderRecord:
