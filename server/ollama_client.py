@@ -23,6 +23,7 @@ spelling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -249,13 +250,14 @@ class OllamaClient:
         finished = False
         try:
             await _raise_for_status(response)
-            async for line in self._lines(response):
-                if "error" in line:
-                    raise PullFailed(str(line["error"]))
-                yield line
-                if line.get("status") == "success":
-                    finished = True
-                    return
+            async with contextlib.aclosing(self._lines(response)) as lines:
+                async for line in lines:
+                    if "error" in line:
+                        raise PullFailed(str(line["error"]))
+                    yield line
+                    if line.get("status") == "success":
+                        finished = True
+                        return
             raise PullFailed("Ollama ended the pull stream before reporting success")
         finally:
             if finished:

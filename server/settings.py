@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _env(name: str, *extra: str) -> AliasChoices:
-    return AliasChoices(name, f"MODELDECK_{name.upper()}", *extra)
+    """The prefixed env var first, then the seed's plain one (the field name still works)."""
+    return AliasChoices(f"MODELDECK_{name.upper()}", *extra)
 
 
 class Settings(BaseSettings):

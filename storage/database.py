@@ -23,8 +23,8 @@ import orjson
 
 from storage.clock import utc_now_iso
 from storage.errors import Conflict, StorageError
-from storage.schema import migrate
 from storage.records import LoggedEvent
+from storage.schema import migrate
 from storage.secrets import SecretBox
 
 log = logging.getLogger(__name__)

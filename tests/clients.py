@@ -59,7 +59,9 @@ class EventRecorder:
         self.events: list[tuple[str, Any]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._taken: set[int] = set()
+        self.connect_errors: list[Any] = []
         self.sio.on("*", self._record)
+        self.sio.on("connect_error", self.connect_errors.append)
 
     async def _record(self, event: str, data: Any = None) -> None:
         self.events.append((event, data))

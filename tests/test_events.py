@@ -46,7 +46,7 @@ async def test_each_write_has_its_action(server: Running, connect) -> None:
             api.put("/api/providers/openai", {"baseUrl": "http://x.test/v1"}),
             "providers:updated",
             "updated",
-        ),  # noqa: E501
+        ),
         (api.post("/api/providers/openai/disable"), "providers:updated", "disabled"),
         (api.post("/api/providers/openai/enable"), "providers:updated", "enabled"),
         (api.post("/api/providers/openai/reload"), "providers:updated", "reloaded"),
@@ -54,7 +54,7 @@ async def test_each_write_has_its_action(server: Running, connect) -> None:
             api.post("/api/models", {"name": "GPT 4o", "providerId": "openai"}),
             "models:updated",
             "created",
-        ),  # noqa: E501
+        ),
         (api.patch("/api/models/gpt-4o", {"description": "fast"}), "models:updated", "updated"),
         (api.post("/api/models/gpt-4o/set-default"), "models:updated", "default"),
         (api.post("/api/models/gpt-4o/start"), "models:updated", "started"),
@@ -63,13 +63,13 @@ async def test_each_write_has_its_action(server: Running, connect) -> None:
             api.put("/api/models/gpt-4o/config/sampling", {"temperature": 0.2}),
             "models:updated",
             "config",
-        ),  # noqa: E501
+        ),
         (api.delete("/api/models/gpt-4o"), "models:updated", "deleted"),
         (
             api.post("/api/qwen/credentials", {"token": "t0k", "expiresAt": 4102444800}),
             "credentials:updated",
             "updated",
-        ),  # noqa: E501
+        ),
         (api.delete("/api/qwen/credentials"), "credentials:updated", "deleted"),
         (api.delete("/api/providers/openai"), "providers:updated", "deleted"),
     ]

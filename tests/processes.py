@@ -1,0 +1,61 @@
+"""Running modeldeck as a real process, for tests about signals, restarts and kills."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``python -m server serve`` in a child process, on a free port."""
+
+    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log = db.with_suffix(".log")
+
+    async def start(self, timeout: float = 15.0) -> None:
+        command = [sys.executable, "-m", "server", "serve", "--port", str(self.port),
+                   "--db", str(self.db), "--log-level", "INFO", *self.args]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *command, stdout=log, stderr=log, env=self.env
+            )
+        async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
+            while True:
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(self.url + "/health") as resp:
+                        if resp.status == 200:
+                            return
+                await asyncio.sleep(0.05)
+
+    async def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    async def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
