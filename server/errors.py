@@ -40,6 +40,10 @@ class ServiceError(Exception):
             error["details"] = self.details
         return {"error": error}
 
+    def reply(self) -> dict[str, Any]:
+        """This error as a socket request's answer, the seed's ``{success, data, error}``."""
+        return {"success": False, "data": None, **self.body()}
+
 
 class BadRequest(ServiceError):
     status, code = 400, "bad_request"
