@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp_cors
 from aiohttp import web
@@ -16,16 +17,19 @@ from aiohttp import web
 from events.bus import EventBus
 from server import (
     routes_credentials,
+    routes_events,
     routes_models,
     routes_providers,
     routes_registry,
     routes_system,
 )
+from server.catch_up import missed_events
 from server.http_api import RouteSpec
 from server.keys import (
     BUS,
     DATABASE,
     HUB,
+    METRICS,
     PROXY,
     REGISTRY,
     REGISTRY_CACHE,
@@ -33,6 +37,7 @@ from server.keys import (
     SETTINGS,
     STARTED_AT,
 )
+from server.metrics import Metrics
 from server.middlewares import access_log, bearer_auth, errors
 from server.proxy_state import NoProxy
 from server.registry_cache import RegistryCache
@@ -53,6 +58,7 @@ ROUTE_TABLES = (
     routes_models.api,
     routes_credentials.api,
     routes_registry.api,
+    routes_events.api,
 )
 
 
@@ -64,11 +70,9 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.monotonic()
     app[PROXY] = NoProxy()
 
-    async def greeting() -> dict[str, object]:
-        return await current_proxy_status(app)
-
-    hub = SocketHub(settings, greeting)
+    hub = SocketHub(settings)
     app[HUB] = hub
+    app[METRICS] = Metrics(hub)
     hub.sio.attach(app)
 
     specs: list[RouteSpec] = [spec for table in ROUTE_TABLES for spec in table.specs]
@@ -114,6 +118,16 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
 
         db.on_commit = on_commit  # type: ignore[assignment]
         bus.start()
+
+        async def greeting() -> dict[str, Any]:
+            return await current_proxy_status(app)
+
+        async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
+            return await missed_events(db, last_seq, upper, topics)
+
+        app[HUB].bind(
+            greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq
+        )
         app[DATABASE] = db
         app[BUS] = bus
         app[REGISTRY_CACHE] = cache

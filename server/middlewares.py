@@ -17,7 +17,7 @@ from server.errors import (
     to_service_error,
 )
 from server.http_api import json_response
-from server.keys import SETTINGS
+from server.keys import METRICS, SETTINGS
 
 log = logging.getLogger("modeldeck.http")
 
@@ -32,6 +32,7 @@ def error_response(error: ServiceError) -> web.Response:
 async def access_log(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     started = time.perf_counter()
     response = await handler(request)
+    request.app[METRICS].observe(request, response.status, started)
     log.info(
         "%s %s %d %.1fms",
         request.method,

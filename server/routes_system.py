@@ -6,9 +6,10 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.http_api import RouteTable, json_response
-from server.keys import DATABASE, HUB, OLLAMA_HEALTH, ROUTE_SPECS, SETTINGS, STARTED_AT
+from server.keys import DATABASE, HUB, METRICS, OLLAMA_HEALTH, ROUTE_SPECS, SETTINGS, STARTED_AT
 from server.openapi import build_openapi
 from server.status import current_proxy_status
 
@@ -57,3 +58,9 @@ async def openapi(request: web.Request) -> web.Response:
         token_required=app[SETTINGS].token is not None,
     )
     return json_response(document)
+
+
+@api.get("/metrics", summary="Prometheus metrics (text format)")
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -35,9 +35,17 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     ws_compression: bool = False
+    client_queue_messages: int = Field(5_000, ge=10)
+    client_queue_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
     event_retention: int = Field(10_000, ge=1)
     pull_workers: int = Field(2, ge=1, le=16)
     shutdown_timeout: float = Field(3.0, ge=0)
+    proxy_config: Path | None = None
+    proxy_log_dir: Path | None = None
+    proxy_autostart: bool = False
+    router_port: int = Field(3001, ge=0, le=65535)
+    router_timeout: float = Field(300.0, gt=0)
+    router_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -57,6 +65,11 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.db.with_name(self.db.name + ".key")
+
+    @property
+    def proxy_logs(self) -> Path:
+        """Where supervised processes' log files go (default: ``<db>.logs/`` beside the db)."""
+        return self.proxy_log_dir or self.db.with_name(self.db.name + ".logs")
 
     def is_loopback(self) -> bool:
         if self.host == "localhost":

@@ -1,9 +1,11 @@
-"""The Socket.IO side: connection auth, topic rooms, and delivery of broadcasts.
+"""The Socket.IO side: connection auth, topic rooms, catch-up and delivery.
 
-New clients join every topic room and get a ``proxy:status`` right after connecting;
-``subscribe``/``unsubscribe`` change the rooms and are acked with the resulting list.
-The hub is also the bus's ``Emitter``: python-socketio encodes a room broadcast once and
-queues the same packet for every member.
+New clients join every topic room. A client is *held* from the moment it joins until
+its welcome has been written: first the events it missed (``auth.lastSeq``) or an
+``events:reset``, then ``proxy:status``, then any live events that arrived meanwhile —
+so a reconnecting dashboard sees no gap and no duplicate. ``subscribe``/``unsubscribe``
+change the rooms and are acked with the resulting list. The hub is the bus's
+``Emitter``; bytes reach sockets through ``Fanout``.
 """
 
 from __future__ import annotations
@@ -17,24 +19,30 @@ import socketio
 
 from events import codec
 from events.names import ALL_TOPICS, Event, topic_room
+from server.catch_up import Reset, parse_last_seq
+from server.fanout import NAMESPACE, Fanout, Outgoing
 from server.middlewares import token_matches
 from server.settings import Settings
-from server.websocket_transport import WebSocketRegistry, websocket_class
+from server.websocket_transport import QueueLimits, WebSocketRegistry, websocket_class
+from storage.records import LoggedEvent
 
 log = logging.getLogger("modeldeck.socket")
 
 Greeting = Callable[[], Awaitable[dict[str, Any]]]
-NAMESPACE = "/"
+Missed = Callable[[int, int, list[str]], Awaitable["list[LoggedEvent] | Reset"]]
+CurrentSeq = Callable[[], int]
 
 
 class SocketHub:
     """Owns the AsyncServer. One event loop; handlers may run concurrently."""
 
-    def __init__(self, settings: Settings, greeting: Greeting) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._greeting = greeting
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
         self.websockets = WebSocketRegistry()
+        self.replays_served = 0
+        self.resets_sent = 0
+        limits = QueueLimits(settings.client_queue_messages, settings.client_queue_bytes)
         origins: str | list[str] = "*" if "*" in settings.cors_origins else settings.cors_origins
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
@@ -47,27 +55,40 @@ class SocketHub:
         eio = self.sio.eio
         eio._async = {
             **eio._async,
-            "websocket": websocket_class(settings.ws_compression, self.websockets),
+            "websocket": websocket_class(settings.ws_compression, limits, self.websockets),
         }
+        self.fanout = Fanout(self.sio, self.websockets, limits)
+        self._greeting: Greeting | None = None
+        self._missed: Missed | None = None
+        self._current_seq: CurrentSeq = lambda: 0
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)
         self.sio.on("unsubscribe", self._on_unsubscribe)
 
+    def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
+        """Connect the hub to the state it greets clients with (set once storage is open)."""
+        self._greeting, self._missed, self._current_seq = greeting, missed, current_seq
+
     # -- Emitter protocol ------------------------------------------------------------
 
     async def emit(self, event: str, data: dict[str, Any], *, room: str) -> int:
-        await self.sio.emit(event, data, room=room)
-        return self.room_size(room)
+        return self.broadcast(event, data, room=room, seq=data.get("seq"))
 
-    def room_size(self, room: str) -> int:
+    def broadcast(self, event: str, data: Any, *, room: str, seq: int | None = None) -> int:
+        """Encode once and deliver to every member of ``room``; returns the recipients."""
+        if not self.room_size(room):
+            return 0
+        return self.fanout.broadcast(room, Outgoing(event, data, seq))
+
+    def room_size(self, room: str | None) -> int:
         return len(self.sio.manager.rooms.get(NAMESPACE, {}).get(room, {}))
 
     @property
     def client_count(self) -> int:
-        return self.room_size(None)  # type: ignore[arg-type]
+        return self.room_size(None)
 
-    # -- handlers ------------------------------------------------------------------
+    # -- connection ----------------------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = self.settings.token
@@ -79,22 +100,42 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
+        # Hold before joining: every broadcast from now on is kept for the welcome.
+        self.fanout.hold(sid)
+        upper = self._current_seq()
         for topic in ALL_TOPICS:
             await self.sio.enter_room(sid, topic_room(topic))
-        # The CONNECT packet is queued right after this handler returns, before any
-        # other task runs; greeting from a task keeps proxy:status behind it.
-        self.spawn(self._greet(sid))
+        # The CONNECT packet is queued right after this handler returns, before any other
+        # task runs, so the welcome (written from a task) always follows it.
+        self.spawn(self._welcome(sid, parse_last_seq(auth), upper))
         log.info("client %s connected (%d clients)", sid, self.client_count)
 
-    async def _greet(self, sid: str) -> None:
+    async def _welcome(self, sid: str, last_seq: int | None, upper: int) -> None:
+        """Missed events (or a reset), then proxy:status, then what arrived meanwhile."""
+        sent_up_to = upper
         try:
-            status = await self._greeting()
-            await self.sio.emit(Event.PROXY_STATUS, status, to=sid)
+            if last_seq is not None and self._missed is not None:
+                missed = await self._missed(last_seq, upper, self.topics_of(sid))
+                if isinstance(missed, Reset):
+                    self.fanout.send(sid, Outgoing(Event.EVENTS_RESET, missed.payload()))
+                    self.resets_sent += 1
+                else:
+                    for logged in missed:
+                        self.fanout.send(sid, Outgoing(logged.event, logged.payload(), logged.seq))
+                    self.replays_served += 1
+            if self._greeting is not None:
+                status = await self._greeting()
+                self.fanout.send(sid, Outgoing(Event.PROXY_STATUS, status | {"seq": upper}))
         except Exception:
-            log.exception("could not send proxy:status to %s", sid)
+            log.exception("could not welcome %s", sid)
+        finally:
+            self.fanout.release(sid, after_seq=sent_up_to)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.fanout.forget(sid)
         log.info("client %s disconnected (%s)", sid, reason)
+
+    # -- topics --------------------------------------------------------------------
 
     def topics_of(self, sid: str) -> list[str]:
         rooms = set(self.sio.rooms(sid))
@@ -124,7 +165,7 @@ class SocketHub:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self, timeout: float) -> None:
-        """Tell every client we are going, then close transports within ``timeout``."""
+        """Tell every client we are going, then close transports, all within ``timeout``."""
         sids = [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, None)]
         if sids:
             disconnects = [asyncio.ensure_future(self.sio.disconnect(sid)) for sid in sids]

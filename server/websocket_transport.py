@@ -1,31 +1,80 @@
-"""engine.io's aiohttp websocket wrapper, with compression as a setting and a registry.
+"""engine.io's aiohttp websocket, made non-blocking, bounded and compression-optional.
 
-engine.io creates ``WebSocketResponse`` with aiohttp's default ``compress=True``, which
-deflates every frame once per client: for a broadcast that costs more CPU than the rest
-of the fan-out. This subclass makes it a setting (off by default), and keeps the open
-sockets so shutdown can close them itself within a bound instead of waiting out
-aiohttp's shutdown timeout.
+Three changes to python-engineio's stock transport, each for a measured reason:
+
+- **Compression is a setting** (off by default): aiohttp's default ``compress=True``
+  deflates every frame once per client, which costs more CPU than the whole fan-out.
+- **Sends never block.** The stock writer awaits aiohttp's drain after each frame, so a
+  client that stops reading stalls its writer forever while engine.io's per-socket
+  queue grows without bound. Here a send writes the frame to the transport at once and
+  checks the transport's buffer instead: a client over the byte or message bound has
+  its transport aborted (a client that stopped reading never completes a graceful
+  close) and recovers by replay when it reconnects.
+- **Frames can be written directly.** ``write_frame`` takes a frame built once per
+  broadcast; ``poll`` is replaced for upgraded sockets by a plain ``queue.get`` (no
+  ``wait_for`` task per packet) whose dequeue and write happen in one step, so "the
+  queue is empty" means "nothing is in flight" and a direct write cannot overtake a
+  queued packet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from engineio.async_drivers.aiohttp import WebSocket
 
+log = logging.getLogger("modeldeck.socket")
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """How far a client may fall behind before it is cut off."""
+
+    max_messages: int
+    max_bytes: int
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final websocket text frame (RFC 6455 §5.2) around ``payload``."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+class FrameText(str):
+    """An encoded engine.io packet that also carries its websocket frame, built once."""
+
+    __slots__ = ("frame",)
+    frame: bytes
+
+    def __new__(cls, text: str) -> FrameText:
+        self = super().__new__(cls, text)
+        self.frame = text_frame(text.encode())
+        return self
+
 
 class WebSocketRegistry:
-    """Open websocket transports, so they can be closed on shutdown."""
+    """Open websocket transports by engine.io sid; closes them all on shutdown."""
 
     def __init__(self) -> None:
-        self.open: set[TrackedWebSocket] = set()
+        self.by_eio_sid: dict[str, TrackedWebSocket] = {}
+        self.on_overflow: Callable[[str, str], None] = lambda sid, reason: None
+        self.high_water_bytes = 0
 
     async def close_all(self, timeout: float) -> None:
         """Close every websocket; abort the transports of those that do not answer."""
-        sockets = list(self.open)
+        sockets = list(self.by_eio_sid.values())
         if not sockets:
             return
         closing = [asyncio.ensure_future(ws.close()) for ws in sockets]
@@ -38,22 +87,65 @@ class WebSocketRegistry:
 
 class TrackedWebSocket(WebSocket):  # type: ignore[misc]
     compress: bool = False
+    limits: QueueLimits
     registry: WebSocketRegistry
 
     async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
         request: web.Request = environ["aiohttp.request"]
         self._request = request
+        self._pending = 0
         self._sock = web.WebSocketResponse(
             max_msg_size=self.server.max_http_buffer_size, compress=self.compress
         )
         await self._sock.prepare(request)
         self.environ = environ
-        self.registry.open.add(self)
+        eio_socket = self.handler.__self__
+        self.eio_sid: str = eio_socket.sid
+        _install_fast_poll(eio_socket)
+        self.registry.by_eio_sid[self.eio_sid] = self
         try:
             await self.handler(self)
         finally:
-            self.registry.open.discard(self)
+            if self.registry.by_eio_sid.get(self.eio_sid) is self:
+                del self.registry.by_eio_sid[self.eio_sid]
         return self._sock
+
+    @property
+    def direct(self) -> bool:
+        """Whether frames can bypass aiohttp's writer (not when deflate is negotiated)."""
+        return not self._sock.compress
+
+    async def send(self, message: str | bytes) -> None:
+        """engine.io's writer calls this; it never waits for the client to read."""
+        if not self.direct or isinstance(message, bytes):
+            await super().send(message)
+            return
+        frame = message.frame if isinstance(message, FrameText) else text_frame(message.encode())
+        self.write_frame(frame)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write one prebuilt frame; cut the client off if it is too far behind."""
+        transport = self._request.transport
+        if transport is None or transport.is_closing():
+            return False
+        buffered = transport.get_write_buffer_size()
+        if buffered == 0:
+            self._pending = 0
+        elif buffered > self.registry.high_water_bytes:
+            self.registry.high_water_bytes = buffered
+        limits = self.limits
+        if buffered + len(frame) > limits.max_bytes or self._pending >= limits.max_messages:
+            reason = (
+                f"slow consumer: {self._pending} messages / {buffered} bytes unsent "
+                f"(limits {limits.max_messages} / {limits.max_bytes})"
+            )
+            log.warning("disconnecting %s: %s", self.eio_sid, reason)
+            self.registry.on_overflow(self.eio_sid, reason)
+            self.abort()
+            return False
+        transport.write(frame)
+        self._pending += 1
+        return True
 
     def abort(self) -> None:
         transport = self._request.transport
@@ -62,8 +154,38 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                 transport.abort()
 
 
-def websocket_class(compress: bool, registry: WebSocketRegistry) -> type[TrackedWebSocket]:
+def _install_fast_poll(eio_socket: Any) -> None:
+    """Replace ``poll`` for the websocket writer: no ``wait_for`` task, no idle timeout.
+
+    The stock poll wraps ``queue.get`` in ``asyncio.wait_for`` (a task per packet on
+    Python 3.11), and its idle timeout is redundant: engine.io's ping loop already
+    detects dead clients.
+    """
+    stock_poll = eio_socket.poll
+    queue: asyncio.Queue[Any] = eio_socket.queue
+
+    async def poll() -> list[Any]:
+        if not eio_socket.upgraded:
+            return await stock_poll()  # long-polling GETs keep engine.io's own logic
+        packets = [await queue.get()]
+        queue.task_done()
+        while not queue.empty():
+            packets.append(queue.get_nowait())
+            queue.task_done()
+        if None in packets:
+            queue.put_nowait(None)  # keep the close marker for anyone else waiting
+            packets = packets[: packets.index(None)]
+        return packets
+
+    eio_socket.poll = poll
+
+
+def websocket_class(
+    compress: bool, limits: QueueLimits, registry: WebSocketRegistry
+) -> type[TrackedWebSocket]:
     """A per-server subclass, so settings never leak between apps in one process."""
     return type(
-        "ModeldeckWebSocket", (TrackedWebSocket,), {"compress": compress, "registry": registry}
+        "ModeldeckWebSocket",
+        (TrackedWebSocket,),
+        {"compress": compress, "limits": limits, "registry": registry},
     )

@@ -22,13 +22,21 @@ async def oldest_seq(db: Database) -> int | None:
 
 
 async def since(
-    db: Database, seq: int, *, limit: int, topics: Collection[str] | None = None
+    db: Database,
+    seq: int,
+    *,
+    limit: int,
+    topics: Collection[str] | None = None,
+    until: int | None = None,
 ) -> list[LoggedEvent]:
-    """Events with ``seq`` greater than the given one, oldest first."""
+    """Events with ``seq`` greater than the given one (up to ``until``), oldest first."""
     params: list[object] = [seq]
     topic_clause = ""
+    if until is not None:
+        topic_clause += " AND seq <= ?"
+        params.append(until)
     if topics is not None:
-        topic_clause = f" AND topic IN ({','.join('?' * len(topics))})"
+        topic_clause += f" AND topic IN ({','.join('?' * len(topics))})"
         params += list(topics)
     rows = await db.fetchall(
         f"SELECT seq, event, topic, data FROM events WHERE seq > ?{topic_clause}"

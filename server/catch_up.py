@@ -1,0 +1,61 @@
+"""What a (re)connecting client is owed: the events it missed, or a reset.
+
+A client connecting with ``auth: {lastSeq: N}`` gets every logged event with
+``seq > N`` in its topics, oldest first; if the log no longer reaches back to ``N``
+(or ``N`` is ahead of the log, e.g. a wiped database) it gets ``events:reset`` and
+should refetch its state. See ``SocketHub._welcome`` for how the seam with live
+events is kept gap-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from storage import event_log
+from storage.database import Database
+from storage.records import LoggedEvent
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class Reset:
+    oldest_seq: int | None
+    current_seq: int
+
+    def payload(self) -> dict[str, Any]:
+        return {"oldestSeq": self.oldest_seq, "currentSeq": self.current_seq}
+
+
+def parse_last_seq(auth: Any) -> int | None:
+    """``auth.lastSeq`` as a non-negative int, or None when absent or unusable."""
+    value = auth.get("lastSeq") if isinstance(auth, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+async def missed_events(
+    db: Database, last_seq: int, upper: int, topics: Collection[str]
+) -> list[LoggedEvent] | Reset:
+    """Logged events in ``(last_seq, upper]`` for ``topics``, or a Reset if out of reach."""
+    if last_seq >= upper:
+        return [] if last_seq == upper else Reset(await event_log.oldest_seq(db), upper)
+    oldest = await event_log.oldest_seq(db)
+    if oldest is None or last_seq < oldest - 1:
+        return Reset(oldest, upper)
+    found: list[LoggedEvent] = []
+    cursor = last_seq
+    while cursor < upper:
+        page = await event_log.since(db, cursor, limit=PAGE, topics=topics, until=upper)
+        if not page:
+            break
+        found.extend(page)
+        cursor = page[-1].seq
+    return found
