@@ -21,9 +21,11 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m server serve`` in a child process, on a free port."""
 
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.db = db
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = args
         self.env = {**os.environ, **(env or {})}
