@@ -10,6 +10,13 @@ import aiohttp
 import socketio
 
 
+async def eventually(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Re-check server-side state that has no event to wait on, up to ``timeout``."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polled state, bounded by the timeout
+            await asyncio.sleep(interval)
+
+
 class Api:
     """Thin REST helper returning ``(status, json)``."""
 

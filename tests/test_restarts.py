@@ -62,21 +62,22 @@ async def test_kill_9_during_a_burst_keeps_every_acknowledged_write(
     db = tmp_path / "crash.db"
     proc = await _start(processes, db)
     acknowledged: list[str] = []
+    enough = asyncio.Event()
 
     async def create(i: int) -> None:
         try:
             async with http.post(
                 f"{proc.url}/api/models", json={"id": f"c{i}", "name": f"C{i}"}
-            ) as resp:  # noqa: E501
+            ) as resp:
                 if resp.status == 201:
                     acknowledged.append(f"c{i}")
+                    if len(acknowledged) >= 20:
+                        enough.set()
         except aiohttp.ClientError:
             pass  # in flight when the process died: not acknowledged
 
     burst = [asyncio.create_task(create(i)) for i in range(200)]
-    async with asyncio.timeout(10):
-        while len(acknowledged) < 20:
-            await asyncio.sleep(0.005)
+    await asyncio.wait_for(enough.wait(), 10)
     assert proc.proc is not None
     proc.proc.kill()  # SIGKILL: no shutdown code runs
     await proc.proc.wait()
