@@ -6,12 +6,15 @@ Payloads are built through these models so a field cannot be misspelt or forgott
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 from pydantic.alias_generators import to_camel
 
 from events.names import TOPIC_OF, Event
+
+#: Registry rows, already serialised by storage: documented, not validated again.
+Rows = Annotated[list[dict[str, Any]], SkipValidation]
 
 
 class Payload(BaseModel):
@@ -26,14 +29,22 @@ class Payload(BaseModel):
         return TOPIC_OF[self.event].value
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        """A shallow rename to camelCase: field values are JSON-ready already, and a
+        payload lists every registry row, so walking it again would cost per row."""
+        data = {
+            field.alias or name: getattr(self, name)
+            for name, field in type(self).model_fields.items()
+        }
+        if self.__pydantic_extra__:
+            data.update(self.__pydantic_extra__)
+        return data
 
 
 class ProvidersUpdated(Payload):
     event: ClassVar[Event] = Event.PROVIDERS_UPDATED
     action: Literal["created", "updated", "deleted", "enabled", "disabled", "reloaded"]
     provider_id: str | None
-    items: list[dict[str, Any]]
+    items: Rows
     total: int
     enabled: int
 
@@ -42,7 +53,7 @@ class ModelsUpdated(Payload):
     event: ClassVar[Event] = Event.MODELS_UPDATED
     action: Literal["created", "updated", "deleted", "default", "started", "stopped", "config"]
     model_id: str | None
-    items: list[dict[str, Any]]
+    items: Rows
     total: int
 
 
@@ -83,6 +94,6 @@ class OllamaUpdated(Payload):
     event: ClassVar[Event] = Event.OLLAMA_UPDATED
     action: Literal["pulled", "deleted"]
     model: str
-    models: list[dict[str, Any]]
+    models: Rows
     total: int
     total_size: int

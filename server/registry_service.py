@@ -7,6 +7,8 @@ publishes them afterwards. Nothing is published for a write that raised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from slugify import slugify
@@ -17,9 +19,13 @@ from server.config_sections import validate_section
 from server.errors import BadRequest, ConflictError
 from server.proxy_state import ProxyState
 from server.schemas import CredentialsPut, ModelCreate, ModelUpdate, ProviderCreate, ProviderUpdate
+from server.snapshots import RegistryState
 from storage import credentials, models, providers
 from storage.database import Database, Transaction
 from storage.records import CredentialRecord, ModelRecord, ProviderRecord
+
+#: Builds one event's payload from the registry as the write left it.
+Build = Callable[[RegistryState, str], Payload]
 
 #: Allowed status changes of a model (seed 000's start/stop lifecycle).
 TRANSITIONS: dict[str, set[str]] = {
@@ -50,10 +56,13 @@ class RegistryService:
         self.db = db
         self.proxy = proxy
 
-    async def _log(self, tx: Transaction, *payloads: Payload) -> None:
-        for payload in payloads:
+    async def _log(self, tx: Transaction, *events: Build | Payload) -> None:
+        """Log the write's events, then a fresh ``proxy:status``, from one read of the rows."""
+        state = await RegistryState.load(tx)
+        for event in events:
+            payload = event if isinstance(event, Payload) else event(state, tx.now)
             await tx.log_event(payload.event, payload.topic, payload.to_json())
-        status = await snapshots.proxy_status(tx, self.proxy.snapshot(), tx.now)
+        status = snapshots.proxy_status(state, self.proxy.snapshot(), tx.now)
         await tx.log_event(status.event, status.topic, status.to_json())
 
     async def _unique_id(self, tx: Transaction, table: str, name: str) -> str:
@@ -67,8 +76,7 @@ class RegistryService:
     async def publish_proxy_status(self) -> None:
         """Log and broadcast a fresh ``proxy:status`` (the supervisor calls this on changes)."""
         async with self.db.transaction() as tx:
-            status = await snapshots.proxy_status(tx, self.proxy.snapshot(), tx.now)
-            await tx.log_event(status.event, status.topic, status.to_json())
+            await self._log(tx)
 
     # -- providers ---------------------------------------------------------------
 
@@ -77,7 +85,7 @@ class RegistryService:
         async with self.db.transaction() as tx:
             fields["id"] = fields["id"] or await self._unique_id(tx, "providers", body.name)
             record = await providers.insert(tx, fields)
-            await self._log(tx, await snapshots.providers_updated(tx, "created", record.id, tx.now))
+            await self._log(tx, _providers("created", record.id))
         return record
 
     async def update_provider(self, provider_id: str, body: ProviderUpdate) -> ProviderRecord:
@@ -96,18 +104,16 @@ class RegistryService:
     ) -> ProviderRecord:
         async with self.db.transaction() as tx:
             record = await providers.update(tx, provider_id, changes)
-            await self._log(tx, await snapshots.providers_updated(tx, action, provider_id, tx.now))
+            await self._log(tx, _providers(action, provider_id))
         return record
 
     async def delete_provider(self, provider_id: str, *, cascade: bool) -> list[str]:
         """Delete a provider (and, with ``cascade``, its models); returns the model ids."""
         async with self.db.transaction() as tx:
             model_ids = await providers.delete(tx, provider_id, cascade=cascade)
-            events: list[Payload] = [
-                await snapshots.providers_updated(tx, "deleted", provider_id, tx.now)
-            ]
+            events: list[Build | Payload] = [_providers("deleted", provider_id)]
             if model_ids:
-                events.append(await snapshots.models_updated(tx, "deleted", None, tx.now))
+                events.append(_models("deleted", None))
             await self._log(tx, *events)
         return model_ids
 
@@ -118,7 +124,7 @@ class RegistryService:
         async with self.db.transaction() as tx:
             fields["id"] = fields["id"] or await self._unique_id(tx, "models", body.name)
             record = await models.insert(tx, fields)
-            await self._log(tx, await snapshots.models_updated(tx, "created", record.id, tx.now))
+            await self._log(tx, _models("created", record.id))
         return record
 
     async def update_model(self, model_id: str, body: ModelUpdate) -> ModelRecord:
@@ -133,13 +139,13 @@ class RegistryService:
                 elif changes["status"] != current.status and changes["status"] == "stopped":
                     action = "stopped"
             record = await models.update(tx, model_id, changes)
-            await self._log(tx, await snapshots.models_updated(tx, action, model_id, tx.now))
+            await self._log(tx, _models(action, model_id))
         return record
 
     async def set_default_model(self, model_id: str) -> ModelRecord:
         async with self.db.transaction() as tx:
             record = await models.update(tx, model_id, {"is_default": True})
-            await self._log(tx, await snapshots.models_updated(tx, "default", model_id, tx.now))
+            await self._log(tx, _models("default", model_id))
         return record
 
     async def start_model(self, model_id: str) -> ModelRecord:
@@ -161,13 +167,13 @@ class RegistryService:
                     details={"field": "status", "from": current.status, "to": target},
                 )
             record = await models.update(tx, model_id, {"status": target})
-            await self._log(tx, await snapshots.models_updated(tx, action, model_id, tx.now))
+            await self._log(tx, _models(action, model_id))
         return record
 
     async def delete_model(self, model_id: str) -> None:
         async with self.db.transaction() as tx:
             await models.delete(tx, model_id)
-            await self._log(tx, await snapshots.models_updated(tx, "deleted", model_id, tx.now))
+            await self._log(tx, _models("deleted", model_id))
 
     async def get_config(self, model_id: str, section: str) -> dict[str, Any]:
         return await models.get_config(self.db, model_id, section)
@@ -178,7 +184,7 @@ class RegistryService:
         stored = validate_section(section, config)
         async with self.db.transaction() as tx:
             await models.put_config(tx, model_id, section, stored)
-            await self._log(tx, await snapshots.models_updated(tx, "config", model_id, tx.now))
+            await self._log(tx, _models("config", model_id))
         return stored
 
     # -- credentials -------------------------------------------------------------
@@ -199,9 +205,17 @@ class RegistryService:
         return await credentials.status(self.db, provider)
 
 
+def _models(action: str, model_id: str | None) -> Build:
+    return lambda state, now: snapshots.models_updated(state, action, model_id, now)
+
+
+def _providers(action: str, provider_id: str | None) -> Build:
+    return lambda state, now: snapshots.providers_updated(state, action, provider_id, now)
+
+
 def _credentials_event(action: str, record: CredentialRecord, now: str) -> CredentialsUpdated:
     return CredentialsUpdated(
         action=action,  # type: ignore[arg-type]
         timestamp=now,
-        **record.model_dump(),
+        **{f.name: getattr(record, f.name) for f in fields(record)},
     )

@@ -1,18 +1,19 @@
 """Builders for the payloads that describe the whole registry.
 
-They take any read handle (the reader connection, or a write transaction so a write's
-events show exactly what it committed) and return the event payload models.
+``RegistryState.load`` takes any read handle (the reader connection, or a write
+transaction so a write's events show exactly what it committed); the builders turn
+that one read into the event payload models.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from events.payloads import ModelsUpdated, ProvidersUpdated, ProxyStatus
 from server.proxy_state import ProxySnapshot
 from storage import credentials, models, providers
 from storage.database import Database, Transaction
-from storage.records import ModelRecord, ProviderRecord
 
 ReadHandle = Database | Transaction
 
@@ -20,45 +21,64 @@ ReadHandle = Database | Transaction
 PROXY_CREDENTIALS = "qwen"
 
 
-def _providers_summary(items: list[ProviderRecord]) -> dict[str, Any]:
-    return {
-        "items": [p.to_json() for p in items],
-        "total": len(items),
-        "enabled": sum(1 for p in items if p.enabled),
-    }
+@dataclass(frozen=True)
+class RegistryState:
+    """Everything the registry payloads list, read once per write (or per greeting)."""
+
+    providers: dict[str, Any]
+    models: dict[str, Any]
+    credentials: dict[str, Any]
+
+    @classmethod
+    async def load(cls, db: ReadHandle) -> RegistryState:
+        provider_items = [p.to_json() for p in await providers.list_all(db)]
+        model_items = [m.to_json() for m in await models.list_all(db)]
+        creds = await credentials.status(db, PROXY_CREDENTIALS)
+        return cls(
+            providers={
+                "items": provider_items,
+                "total": len(provider_items),
+                "enabled": sum(1 for p in provider_items if p["enabled"]),
+            },
+            models={"items": model_items, "total": len(model_items)},
+            credentials={
+                "valid": creds.is_valid,
+                "expiresAt": creds.expires_at,
+                "hasCredentials": creds.has_credentials,
+                "isExpired": creds.is_expired,
+            },
+        )
 
 
-def _models_summary(items: list[ModelRecord]) -> dict[str, Any]:
-    return {"items": [m.to_json() for m in items], "total": len(items)}
-
-
-async def providers_updated(
-    db: ReadHandle, action: str, provider_id: str | None, timestamp: str
+def providers_updated(
+    state: RegistryState, action: str, provider_id: str | None, timestamp: str
 ) -> ProvidersUpdated:
-    summary = _providers_summary(await providers.list_all(db))
-    return ProvidersUpdated(action=action, provider_id=provider_id, timestamp=timestamp, **summary)  # type: ignore[arg-type]
+    return ProvidersUpdated(
+        action=action,  # type: ignore[arg-type]
+        provider_id=provider_id,
+        timestamp=timestamp,
+        **state.providers,
+    )
 
 
-async def models_updated(
-    db: ReadHandle, action: str, model_id: str | None, timestamp: str
+def models_updated(
+    state: RegistryState, action: str, model_id: str | None, timestamp: str
 ) -> ModelsUpdated:
-    summary = _models_summary(await models.list_all(db))
-    return ModelsUpdated(action=action, model_id=model_id, timestamp=timestamp, **summary)  # type: ignore[arg-type]
+    return ModelsUpdated(
+        action=action,  # type: ignore[arg-type]
+        model_id=model_id,
+        timestamp=timestamp,
+        **state.models,
+    )
 
 
-async def proxy_status(db: ReadHandle, proxy: ProxySnapshot, timestamp: str) -> ProxyStatus:
-    creds = await credentials.status(db, PROXY_CREDENTIALS)
+def proxy_status(state: RegistryState, proxy: ProxySnapshot, timestamp: str) -> ProxyStatus:
     blocks = {name: block.model_dump() for name, block in proxy.processes.items()}
     return ProxyStatus(
         status=proxy.status,  # type: ignore[arg-type]
-        providers=_providers_summary(await providers.list_all(db)),
-        models=_models_summary(await models.list_all(db)),
-        credentials={
-            "valid": creds.is_valid,
-            "expiresAt": creds.expires_at,
-            "hasCredentials": creds.has_credentials,
-            "isExpired": creds.is_expired,
-        },
+        providers=state.providers,
+        models=state.models,
+        credentials=state.credentials,
         message=proxy.message,
         timestamp=timestamp,
         **blocks,

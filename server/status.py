@@ -13,5 +13,6 @@ from storage.clock import utc_now_iso
 
 async def current_proxy_status(app: web.Application) -> dict[str, Any]:
     """Carries the seq of the last broadcast without advancing it (SPEC "Events")."""
-    payload = await snapshots.proxy_status(app[DATABASE], app[PROXY].snapshot(), utc_now_iso())
+    state = await snapshots.RegistryState.load(app[DATABASE])
+    payload = snapshots.proxy_status(state, app[PROXY].snapshot(), utc_now_iso())
     return {**payload.to_json(), "seq": app[BUS].delivered_seq}

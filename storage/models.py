@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import orjson
@@ -15,6 +16,8 @@ _COLUMNS = (
     "is_default", "status", "ctx_size", "batch_size", "threads", "model_path", "model_url",
 )  # fmt: skip
 _BOOLEAN = {"enabled", "is_default"}
+# Columns in ModelRecord's field order, so ModelRecord.from_row can build by position.
+_SELECT = f"SELECT {', '.join(f.name for f in fields(ModelRecord))} FROM models"
 
 
 async def list_all(
@@ -31,12 +34,12 @@ async def list_all(
             clauses.append(f"{column} = ?")
             params.append(int(value) if isinstance(value, bool) else value)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await db.fetchall(f"SELECT * FROM models{where} ORDER BY created_at, rowid", params)
+    rows = await db.fetchall(f"{_SELECT}{where} ORDER BY created_at, rowid", params)
     return [ModelRecord.from_row(row) for row in rows]
 
 
 async def get(db: Database | Transaction, model_id: str) -> ModelRecord:
-    row = await db.fetchone("SELECT * FROM models WHERE id = ?", (model_id,))
+    row = await db.fetchone(f"{_SELECT} WHERE id = ?", (model_id,))
     if row is None:
         raise NotFound(f"Model '{model_id}' not found", field="id")
     return ModelRecord.from_row(row)

@@ -1,16 +1,18 @@
 """Typed rows as the rest of modeldeck sees them.
 
-Records serialise straight to the public JSON shape (camelCase via aliases), and hold
-no secret: a provider exposes ``hasApiKey`` and a masked ``apiKeyHint`` only.
+Records serialise straight to the public JSON shape (camelCase keys), and hold no
+secret: a provider exposes ``hasApiKey`` and a masked ``apiKeyHint`` only. They are
+plain slotted dataclasses, not pydantic models: rows are trusted (the schema's CHECKs
+already hold) and every write's payload lists every row, so building and serialising
+a record must stay a matter of microseconds.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 ModelType = Literal["chat", "image", "speech", "embedding"]
@@ -18,13 +20,26 @@ ModelStatus = Literal["stopped", "starting", "running", "stopping", "error"]
 ConfigSection = Literal["sampling", "memory", "gpu", "advanced", "lora", "multimodal"]
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+class Record:
+    """Mixin: ``to_json`` renames fields to camelCase (computed once per class)."""
+
+    __slots__ = ()
+    _keys: ClassVar[tuple[tuple[str, str], ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._keys = ()
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        keys = type(self)._keys
+        if not keys:
+            keys = type(self)._keys = tuple(
+                (f.name, to_camel(f.name)) for f in fields(self)  # type: ignore[arg-type]
+            )
+        return {key: getattr(self, name) for name, key in keys}
 
 
+@dataclass(frozen=True, slots=True)
 class ProviderRecord(Record):
     id: str
     name: str
@@ -40,19 +55,13 @@ class ProviderRecord(Record):
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ProviderRecord:
         return cls(
-            id=row["id"],
-            name=row["name"],
-            sdk_id=row["sdk_id"],
-            base_url=row["base_url"],
-            image_url=row["image_url"],
-            enabled=bool(row["enabled"]),
-            has_api_key=row["api_key_enc"] is not None,
-            api_key_hint=row["api_key_hint"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+            row["id"], row["name"], row["sdk_id"], row["base_url"], row["image_url"],
+            bool(row["enabled"]), row["api_key_enc"] is not None, row["api_key_hint"],
+            row["created_at"], row["updated_at"],
+        )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
 class ModelRecord(Record):
     id: str
     name: str
@@ -74,12 +83,14 @@ class ModelRecord(Record):
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ModelRecord:
-        data = dict(row)
-        data["enabled"] = bool(data["enabled"])
-        data["is_default"] = bool(data["is_default"])
-        return cls(**data)
+        """From a row whose columns are in this class's field order (see storage.models)."""
+        values = list(row)
+        values[7] = bool(values[7])  # enabled
+        values[8] = bool(values[8])  # is_default
+        return cls(*values)
 
 
+@dataclass(frozen=True, slots=True)
 class CredentialRecord(Record):
     """The status view of one provider's credentials (never the token itself)."""
 
