@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from server.errors import PayloadTooLarge
+from server.errors import NotFoundError, PayloadTooLarge
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -84,3 +84,13 @@ def validate_section(section: str, config: dict[str, Any]) -> dict[str, Any]:
         raise PayloadTooLarge(f"config: larger than {MAX_CONFIG_BYTES} bytes")
     parsed = SECTIONS[section].model_validate(config)
     return parsed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def require_section(name: str) -> str:
+    """The section a request names; an unknown one is a 404 naming the known ones."""
+    if name not in SECTIONS:
+        raise NotFoundError(
+            f"section: unknown config section '{name}' (known: {', '.join(SECTIONS)})",
+            details={"field": "section"},
+        )
+    return name

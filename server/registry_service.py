@@ -15,7 +15,7 @@ from slugify import slugify
 
 from events.payloads import CredentialsUpdated, Payload
 from server import snapshots
-from server.config_sections import validate_section
+from server.config_sections import require_section, validate_section
 from server.errors import BadRequest, ConflictError
 from server.proxy_state import ProxyState
 from server.schemas import CredentialsPut, ModelCreate, ModelUpdate, ProviderCreate, ProviderUpdate
@@ -176,9 +176,10 @@ class RegistryService:
             await self._log(tx, _models("deleted", model_id))
 
     async def get_config(self, model_id: str, section: str) -> dict[str, Any]:
-        return await models.get_config(self.db, model_id, section)
+        return await models.get_config(self.db, model_id, require_section(section))
 
     async def put_config(self, model_id: str, section: str, config: Any) -> dict[str, Any]:
+        require_section(section)
         if not isinstance(config, dict):
             raise BadRequest("config: must be a JSON object", details={"field": "config"})
         stored = validate_section(section, config)

@@ -6,8 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.config_sections import SECTIONS
-from server.errors import NotFoundError
+from server.config_sections import require_section
 from server.http_api import RouteTable, json_response, read_json
 from server.keys import REGISTRY
 from server.schemas import ModelCreate, ModelFilter, ModelUpdate
@@ -73,26 +72,16 @@ async def stop_model(request: web.Request) -> web.Response:
     return json_response(record.to_json())
 
 
-def _section(request: web.Request) -> str:
-    section = request.match_info["section"]
-    if section not in SECTIONS:
-        raise NotFoundError(
-            f"section: unknown config section '{section}' (known: {', '.join(SECTIONS)})",
-            details={"field": "section"},
-        )
-    return section
-
-
 @api.get("/api/models/{id}/config/{section}", summary="Read one config section of a model")
 async def get_config(request: web.Request) -> web.Response:
-    model_id, section = request.match_info["id"], _section(request)
+    model_id, section = request.match_info["id"], require_section(request.match_info["section"])
     config = await request.app[REGISTRY].get_config(model_id, section)
     return json_response({"id": model_id, "type": section, "config": config})
 
 
 @api.put("/api/models/{id}/config/{section}", summary="Replace one config section of a model")
 async def put_config(request: web.Request) -> web.Response:
-    model_id, section = request.match_info["id"], _section(request)
+    model_id, section = request.match_info["id"], require_section(request.match_info["section"])
     body: Any = await read_json(request)
     config = await request.app[REGISTRY].put_config(model_id, section, body)
     return json_response({"id": model_id, "type": section, "config": config})

@@ -27,8 +27,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, StringConstraints
 
-from server.config_sections import SECTIONS
-from server.errors import BadRequest, NotFoundError, ServiceError, to_service_error
+from server.errors import BadRequest, ServiceError, to_service_error
 from server.http_api import validate
 from server.registry_service import RegistryService
 from server.schemas import Body, ModelCreate, ModelFilter, ModelUpdate
@@ -77,16 +76,6 @@ def parse(model: type[M], data: Any, *, prefix: str = "") -> M:
         where = prefix.rstrip(".") or "request"
         raise BadRequest(f"{where}: must be a JSON object", details={"field": where})
     return validate(model, data, prefix=prefix)
-
-
-def config_section(name: str) -> str:
-    """The section named by a request; unknown ones are a 404 as on the REST route."""
-    if name not in SECTIONS:
-        raise NotFoundError(
-            f"section: unknown config section '{name}' (known: {', '.join(SECTIONS)})",
-            details={"field": "section"},
-        )
-    return name
 
 
 def failure(exc: Exception) -> Reply:
@@ -145,15 +134,13 @@ class SocketRequests:
 
     async def load_config(self, data: Any) -> dict[str, Any]:
         request = parse(ConfigRef, data)
-        section = config_section(request.type)
-        config = await self.registry.get_config(request.id, section)
-        return {"id": request.id, "type": section, "config": config}
+        config = await self.registry.get_config(request.id, request.type)
+        return {"id": request.id, "type": request.type, "config": config}
 
     async def save_config(self, data: Any) -> dict[str, Any]:
         request = parse(ConfigWrite, data)
-        section = config_section(request.type)
-        config = await self.registry.put_config(request.id, section, request.config)
-        return {"id": request.id, "type": section, "config": config}
+        config = await self.registry.put_config(request.id, request.type, request.config)
+        return {"id": request.id, "type": request.type, "config": config}
 
     async def list_models(self, sid: str, data: Any = None) -> list[dict[str, Any]] | Reply:
         """Ack the models (optionally filtered like ``GET /api/models``) so a page can
