@@ -1,0 +1,27 @@
+// Opens N socket.io-client websocket connections and keeps them until stdin closes.
+// Prints "connected N" once all are up and "disconnected N" as the server lets them go.
+// usage: node bench/hold_clients.mjs URL N
+import { createRequire } from 'node:module';
+const require = createRequire(new URL('../test_clients/package.json', import.meta.url));
+const { io } = require('socket.io-client');
+
+const [url, countArg] = process.argv.slice(2);
+const count = Number(countArg || 1000);
+let connected = 0;
+let disconnected = 0;
+const sockets = [];
+for (let i = 0; i < count; i++) {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  socket.on('connect', () => {
+    connected += 1;
+    if (connected === count) console.log(`connected ${count}`);
+  });
+  socket.on('disconnect', () => {
+    disconnected += 1;
+    if (disconnected === count) console.log(`disconnected ${count}`);
+  });
+  socket.on('connect_error', (err) => console.error(`connect_error ${err.message}`));
+  sockets.push(socket);
+}
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
