@@ -59,7 +59,7 @@ async def errors(request: web.Request, handler: web.Handler) -> web.StreamRespon
         raise
     except Exception as exc:
         error = to_service_error(exc)
-        if error.status >= 500 and not isinstance(exc, ServiceError):
+        if error.code == ServiceError.code:  # not a known error: a bug worth a traceback
             log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(error)
 

@@ -22,7 +22,12 @@ def available_migrations() -> list[tuple[int, str, str]]:
         match = _NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text()))
-    return sorted(found)
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if len(set(versions)) != len(versions):
+        names = [name for _, name, _ in found]
+        raise RuntimeError(f"two migrations share a number: {names}")
+    return found
 
 
 async def schema_version(conn: aiosqlite.Connection) -> int:
