@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.processes import ServerProcess  # noqa: E402
+from tests.processes import ServerProcess
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -57,12 +57,9 @@ async def main(models: int, reads: int) -> None:
                 warm = [await timed(http, "GET", url) for _ in range(reads)]
                 cold, writes = [], []
                 for i in range(200):
-                    writes.append(
-                        await timed(
-                            http, "PATCH", f"{proc.url}/api/models/bench-{i}",
-                            json={"description": f"changed {i}"},
-                        )  # fmt: skip
-                    )
+                    body = {"description": f"changed {i}"}
+                    patch = f"{proc.url}/api/models/bench-{i}"
+                    writes.append(await timed(http, "PATCH", patch, json=body))
                     cold.append(await timed(http, "GET", url))
         finally:
             await proc.kill()

@@ -19,9 +19,12 @@ from server import (
     routes_credentials,
     routes_events,
     routes_models,
+    routes_ollama,
     routes_providers,
+    routes_proxy,
     routes_registry,
     routes_system,
+    routes_test_client,
 )
 from server.catch_up import missed_events
 from server.http_api import RouteSpec
@@ -36,10 +39,12 @@ from server.keys import (
     ROUTE_SPECS,
     SETTINGS,
     STARTED_AT,
+    SUPERVISOR,
 )
 from server.metrics import Metrics
 from server.middlewares import access_log, bearer_auth, errors
-from server.proxy_state import NoProxy
+from server.ollama_service import ollama_context
+from server.pull_pool import pull_pool_context
 from server.registry_cache import RegistryCache
 from server.registry_service import RegistryService
 from server.seeding import seed_once
@@ -47,6 +52,7 @@ from server.settings import Settings
 from server.socket_hub import SocketHub
 from server.socket_requests import register_socket_requests
 from server.status import current_proxy_status
+from server.supervisor import Supervisor, supervisor_context
 from storage import event_log
 from storage.database import Database
 from storage.records import LoggedEvent
@@ -58,7 +64,10 @@ ROUTE_TABLES = (
     routes_models.api,
     routes_credentials.api,
     routes_registry.api,
+    routes_proxy.api,
     routes_events.api,
+    routes_ollama.api,
+    routes_test_client.api,
 )
 
 
@@ -68,7 +77,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[STARTED_AT] = time.monotonic()
-    app[PROXY] = NoProxy()
+    supervisor = Supervisor.from_settings(settings)
+    app[SUPERVISOR] = supervisor
+    app[PROXY] = supervisor
 
     hub = SocketHub(settings)
     app[HUB] = hub
@@ -81,6 +92,9 @@ def create_app(settings: Settings) -> web.Application:
     _setup_cors(app, settings, routes)
 
     app.cleanup_ctx.append(storage_context)
+    app.cleanup_ctx.append(ollama_context)
+    app.cleanup_ctx.append(pull_pool_context)
+    app.cleanup_ctx.append(supervisor_context)
     app.on_shutdown.append(close_sockets)
     return app
 

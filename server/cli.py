@@ -12,6 +12,7 @@ import click
 from aiohttp import web
 from pydantic import ValidationError
 
+from server.admin_cli import register_admin_commands
 from server.settings import Settings
 
 
@@ -57,6 +58,10 @@ def main(ctx: click.Context) -> None:
 @click.option("--ws-compression", is_flag=True, help="Deflate websocket frames (off: CPU).")
 @click.option("--event-retention", type=int, help="Events kept for replay (default 10000).")
 @click.option("--pull-workers", type=int, help="Concurrent Ollama pulls (default 2).")
+@click.option("--proxy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="TOML/JSON file of proxy processes to supervise.")  # fmt: skip
+@click.option("--router-port", type=int, help="Port of the built-in router (default 3001).")
+@click.option("--proxy-autostart", is_flag=True, help="Start the proxy processes at start-up.")
 def serve(**options: Any) -> None:
     """Run the server (REST + Socket.IO) until SIGTERM/SIGINT."""
     from server.app import create_app
@@ -64,6 +69,7 @@ def serve(**options: Any) -> None:
     settings = load_settings(**options)
     try:
         settings.check_bind_safety()
+        app = create_app(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(
@@ -75,7 +81,7 @@ def serve(**options: Any) -> None:
         settings.host, settings.port, settings.db, "uvloop" if fast else "asyncio",
     )  # fmt: skip
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         shutdown_timeout=settings.shutdown_timeout,
@@ -84,3 +90,29 @@ def serve(**options: Any) -> None:
         handle_signals=True,
     )
     sys.exit(0)
+
+
+@main.command()
+@click.option("--host", help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", "router_port", type=int, help="Port (default 3001).")
+@click.option("--db", type=click.Path(path_type=Path), help="SQLite file of the registry.")
+@click.option("--token", help="Require this bearer token (the clients' API key) on /v1.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback host without a token.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], False))
+def router(**options: Any) -> None:
+    """Run the OpenAI-compatible router over the registry in --db until SIGTERM/SIGINT."""
+    from server.router.app import run_router
+
+    settings = load_settings(**options)
+    try:
+        settings.check_bind_safety()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _install_fast_loop()
+    run_router(settings)
+
+
+register_admin_commands(main)

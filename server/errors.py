@@ -11,8 +11,10 @@
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── Unavailable                  unavailable     503
 
-Storage errors (``storage.errors``) are translated here too, so routes and socket
-handlers never build error bodies themselves.
+Storage errors (``storage.errors``) and Ollama errors (``server.ollama_client``) are
+translated here too, so routes and socket handlers never build error bodies themselves:
+Ollama unreachable -> 503, no such model -> 404, an invalid name -> 422 naming ``model``,
+any other Ollama error -> 400 (Ollama refused the request) or 503 (Ollama failed).
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
+from server.ollama_client import (
+    InvalidModelName,
+    OllamaError,
+    OllamaNotFound,
+    OllamaRequestError,
+    OllamaUnavailable,
+)
 from storage.errors import Conflict, NotFound, StorageError
 
 
@@ -105,6 +114,8 @@ def to_service_error(exc: Exception) -> ServiceError:
         return exc
     if isinstance(exc, ValidationError):
         return from_validation_error(exc)
+    if isinstance(exc, OllamaError):
+        return _from_ollama_error(exc)
     if isinstance(exc, StorageError):
         details = {"field": exc.field} if exc.field else None
         if isinstance(exc, NotFound):
@@ -113,3 +124,17 @@ def to_service_error(exc: Exception) -> ServiceError:
             return ConflictError(exc.message, details=details)
         return ServiceError(exc.message)
     return ServiceError("internal error")
+
+
+def _from_ollama_error(exc: OllamaError) -> ServiceError:
+    """Ollama's own message, prefixed so a user knows which system answered."""
+    ollama = {"service": "ollama"}
+    if isinstance(exc, InvalidModelName):
+        return ValidationFailed(f"model: {exc.message}", details={"field": "model"})
+    if isinstance(exc, OllamaUnavailable):
+        return Unavailable(f"Ollama is unavailable: {exc.message}", details=ollama)
+    if isinstance(exc, OllamaNotFound):
+        return NotFoundError(exc.message[:1].upper() + exc.message[1:], details=ollama)
+    if isinstance(exc, OllamaRequestError) and 400 <= exc.status < 500:
+        return BadRequest(f"Ollama refused the request: {exc.message}", details=ollama)
+    return Unavailable(f"Ollama failed: {exc.message}", details=ollama)

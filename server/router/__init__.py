@@ -1,0 +1,1 @@
+"""``modeldeck router``: an OpenAI-compatible endpoint that forwards to the registry's providers."""

@@ -1,0 +1,124 @@
+"""Pull-job rows: SQL only. The live job and its progress math are ``server.pull_jobs``.
+
+A row is written when a job is created, on each status change, now and then while it
+downloads, and when it finishes; the partial unique index of migration 0002 keeps one
+active (queued/downloading/verifying) job per model even if two writers raced.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any
+
+from storage.database import Database, Transaction
+
+ReadHandle = Database | Transaction
+ACTIVE_STATUSES = ("queued", "downloading", "verifying")
+_ACTIVE_SQL = "status IN ('queued', 'downloading', 'verifying')"
+
+
+@dataclass(frozen=True, slots=True)
+class PullJobRow:
+    """One ``pull_jobs`` row, column for column."""
+
+    id: str
+    model: str
+    status: str
+    digest: str | None
+    total: int
+    completed: int
+    message: str
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> PullJobRow:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+_COLUMNS = tuple(f.name for f in fields(PullJobRow))
+_UPDATABLE = frozenset(_COLUMNS) - {"id", "model", "created_at"}
+
+
+async def insert(tx: Transaction, row: PullJobRow) -> None:
+    placeholders = ", ".join("?" for _ in _COLUMNS)
+    values = [getattr(row, column) for column in _COLUMNS]
+    await tx.execute(
+        f"INSERT INTO pull_jobs ({', '.join(_COLUMNS)}) VALUES ({placeholders})", values
+    )
+
+
+async def update(tx: Transaction, job_id: str, changes: dict[str, Any]) -> None:
+    """Set the given columns (any but id, model, created_at) of one job."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable pull_jobs columns: {sorted(unknown)}")
+    if not changes:
+        return
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    await tx.execute(
+        f"UPDATE pull_jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id]
+    )
+
+
+async def get(db: ReadHandle, job_id: str) -> PullJobRow | None:
+    row = await db.fetchone("SELECT * FROM pull_jobs WHERE id = ?", (job_id,))
+    return PullJobRow.from_row(row) if row is not None else None
+
+
+async def latest_for_model(db: ReadHandle, model: str) -> PullJobRow | None:
+    row = await db.fetchone(
+        "SELECT * FROM pull_jobs WHERE model = ? COLLATE NOCASE"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (model,),
+    )
+    return PullJobRow.from_row(row) if row is not None else None
+
+
+async def list_recent(
+    db: ReadHandle, *, status: str | None = None, model: str | None = None, limit: int = 100
+) -> list[PullJobRow]:
+    """Newest first, optionally one status and/or one model."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    if model is not None:
+        clauses.append("model = ? COLLATE NOCASE")  # Ollama compares names without case
+        params.append(model)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = await db.fetchall(
+        f"SELECT * FROM pull_jobs{where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        [*params, limit],
+    )
+    return [PullJobRow.from_row(row) for row in rows]
+
+
+async def fail_active(tx: Transaction, message: str, now: str) -> list[str]:
+    """Mark every queued/downloading/verifying job failed; return their ids.
+
+    Run at start-up, before any worker exists: an active row then can only be a job
+    whose process died (or was killed) mid-pull.
+    """
+    rows = await tx.fetchall(f"SELECT id FROM pull_jobs WHERE {_ACTIVE_SQL}")
+    await tx.execute(
+        f"UPDATE pull_jobs SET status = 'failed', error = ?, message = ?, finished_at = ?,"
+        f" updated_at = ? WHERE {_ACTIVE_SQL}",
+        (message, message, now, now),
+    )
+    return [row["id"] for row in rows]
+
+
+async def prune_finished(tx: Transaction, keep: int) -> None:
+    """Keep the newest ``keep`` finished jobs; active ones are never pruned."""
+    await tx.execute(
+        f"DELETE FROM pull_jobs WHERE NOT ({_ACTIVE_SQL}) AND rowid NOT IN ("
+        f"SELECT rowid FROM pull_jobs WHERE NOT ({_ACTIVE_SQL})"
+        " ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+        (keep,),
+    )
