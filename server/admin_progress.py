@@ -117,6 +117,7 @@ class PullView(Protocol):
 
     def show(self, job: Job) -> None: ...
     def note(self, text: str) -> None: ...
+    def final(self, job: Job) -> None: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def stop(self) -> None: ...
@@ -162,6 +163,11 @@ class BarView:
     def note(self, text: str) -> None:
         self.progress.console.print(text, highlight=False)
 
+    def final(self, job: Job) -> None:
+        self.show(job)
+        self.progress.stop()
+        self.console.print(final_line(job), highlight=False)
+
     def pause(self) -> None:
         self.progress.stop()
 
@@ -193,6 +199,9 @@ class LineView:
     def note(self, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    def final(self, job: Job) -> None:
+        print(final_line(job), file=self.out, flush=True)
+
     def pause(self) -> None:
         pass
 
@@ -206,8 +215,15 @@ class LineView:
 class JsonView(LineView):
     """``--json``: every update as one JSON line (the job as the server shows it)."""
 
+    _shown: Job | None = None
+
     def show(self, job: Job) -> None:
-        print(json.dumps(job, separators=(",", ":")), file=self.out, flush=True)
+        if job != self._shown:
+            self._shown = job
+            print(json.dumps(job, separators=(",", ":")), file=self.out, flush=True)
+
+    def final(self, job: Job) -> None:
+        self.show(job)  # every line stays JSON: the final state is the last job line
 
 
 class PullFollower:
@@ -340,8 +356,7 @@ class PullFollower:
         return None
 
     def _finish(self, job: Job, *, code: int | None = None) -> int:
-        self.view.stop()
-        print(final_line(job), flush=True)
+        self.view.final(job)
         if job.get("status") == "completed":
             return 0
         verb = "was cancelled" if job.get("status") == "cancelled" else "failed"

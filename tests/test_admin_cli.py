@@ -1,9 +1,10 @@
 """The admin CLI end to end: ``python -m server <command>`` against a live server.
 
 Each command runs as a real child process, as a user or a script runs it: stdin closed
-or piped (so no prompts, no progress bar), or on a pseudo-terminal where a terminal is
-the point (Ctrl-C asking whether to cancel a pull). The server is the real app on a
-real port; Ollama is the stand-in, so pulls stream real NDJSON.
+or piped (so no prompts and no progress bar), or on a pseudo-terminal where a terminal
+is the point (Ctrl-C asking whether to cancel a pull). Commands are written as a user
+types them. The server is the real app on a real port (or a real process, for
+restarts); Ollama is the stand-in, so pulls stream real NDJSON.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import fcntl
 import json
 import os
 import pty
+import shlex
 import signal
 import struct
 import sys
@@ -39,10 +41,19 @@ FAST = 6_400_000_000  # bytes/s: tinyllama in a few dozen progress lines
 SLOW = 2_000_000  # bytes/s: a pull that outlives any test
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without MODELDECK_* (the developer's own), plus ``extra``."""
+def clean_env(url: str | None = None, token: str | None = None, **extra: str) -> dict[str, str]:
+    """This environment minus the developer's MODELDECK_*, plus the given URL and token."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELDECK_")}
+    if url is not None:
+        env["MODELDECK_URL"] = url
+    if token is not None:
+        env["MODELDECK_TOKEN"] = token
     return env | extra
+
+
+def argv(command: str) -> list[str]:
+    """``modeldeck <command>`` as a child process: the command as a shell splits it."""
+    return [sys.executable, "-m", "server", *shlex.split(command)]
 
 
 @dataclass
@@ -57,18 +68,15 @@ class Result:
 
 
 async def modeldeck(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 20
+    command: str, *, env: dict[str, str], stdin: str | None = None, timeout: float = 20
 ) -> Result:
-    """Run ``modeldeck ARGS`` to its end; stdin is closed unless text is given."""
+    """Run ``modeldeck <command>`` to its end; stdin is closed unless text is given."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        *args,
+        *argv(command),
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=env if env is not None else clean_env(),
+        env=env,
         cwd=ROOT,
     )
     try:
@@ -83,15 +91,15 @@ async def modeldeck(
     return Result(proc.returncode, out.decode(), err.decode())
 
 
-Cli = Callable[..., Awaitable[Result]]
-
-
 def one_error_line(result: Result) -> str:
     """A failure is exactly one line on stderr, ``error: ...``, and no traceback."""
     assert result.code != 0, result
     lines = result.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result
     return lines[0]
+
+
+Cli = Callable[..., Awaitable[Result]]
 
 
 @pytest.fixture
@@ -101,11 +109,10 @@ async def server(start_server) -> Running:
 
 @pytest.fixture
 def cli(server: Running) -> Cli:
-    """``modeldeck`` pointed at the server through MODELDECK_URL and MODELDECK_TOKEN."""
+    """``modeldeck`` pointed at ``server`` through MODELDECK_URL and MODELDECK_TOKEN."""
 
-    async def run(*args: str, stdin: str | None = None) -> Result:
-        env = clean_env(MODELDECK_URL=server.url, MODELDECK_TOKEN=TOKEN)
-        return await modeldeck(*args, stdin=stdin, env=env)
+    async def run(command: str, stdin: str | None = None) -> Result:
+        return await modeldeck(command, env=clean_env(server.url, TOKEN), stdin=stdin)
 
     return run
 
@@ -122,9 +129,16 @@ async def with_ollama(start_server, standin: OllamaStandin) -> Running:
 
 
 @pytest.fixture
-async def children() -> AsyncIterator[list[Child]]:
+async def spawn() -> AsyncIterator[Callable[..., Awaitable[Child]]]:
+    """Start ``modeldeck <command>`` in the background, its lines collected; killed after."""
     started: list[Child] = []
-    yield started
+
+    async def start(command: str, env: dict[str, str]) -> Child:
+        child = await Child.start(*argv(command), env=env)
+        started.append(child)
+        return child
+
+    yield start
     for child in started:
         await child.close()
 
@@ -136,130 +150,110 @@ async def test_providers_add_with_the_key_from_stdin_list_disable_and_remove(
     cli: Cli, server: Running
 ) -> None:
     added = await cli(
-        "providers",
-        "add",
-        "--name",
-        "CI OpenAI",
-        "--sdk-id",
-        "ci-openai",
-        "--base-url",
-        "https://api.example.com/v1",
-        "--api-key",
-        "-",
+        "providers add --name 'CI OpenAI' --sdk-id ci-openai "
+        "--base-url https://api.example.com/v1 --api-key -",
         stdin="sk-test-abcd1234\n",
     )
-    assert added.code == 0, added
     assert added.out == "created provider ci-openai (CI OpenAI, sdk ci-openai, api key sk-…1234)\n"
 
-    listed = await cli("providers", "ls")
-    assert listed.code == 0, listed
+    listed = await cli("providers ls")
     assert listed.lines[0].split() == ["ID", "NAME", "SDK", "ENABLED", "API", "KEY", "BASE", "URL"]
     row = next(line for line in listed.lines if line.startswith("ci-openai "))
     assert row.split()[-3:] == ["yes", "sk-…1234", "https://api.example.com/v1"]
     assert "sk-test-abcd1234" not in listed.out
 
-    assert (await cli("providers", "disable", "ci-openai")).out == "disabled provider ci-openai\n"
-    as_json = await cli("providers", "ls", "--json")
-    mine = [p for p in json.loads(as_json.out) if p["id"] == "ci-openai"]
+    assert (await cli("providers disable ci-openai")).out == "disabled provider ci-openai\n"
+    mine = [p for p in json.loads((await cli("providers ls --json")).out) if p["id"] == "ci-openai"]
     assert mine[0]["enabled"] is False and mine[0]["hasApiKey"] is True
-    assert (await cli("providers", "enable", "ci-openai")).out == "enabled provider ci-openai\n"
+    assert (await cli("providers enable ci-openai")).out == "enabled provider ci-openai\n"
 
-    assert (await cli("providers", "rm", "ci-openai")).out == "deleted provider ci-openai\n"
+    assert (await cli("providers rm ci-openai")).out == "deleted provider ci-openai\n"
     assert (await server.api.get("/api/providers/ci-openai"))[0] == 404
 
 
 async def test_removing_a_provider_with_models_needs_cascade(cli: Cli, server: Running) -> None:
-    refused = await cli("providers", "rm", "flux")
-    line = one_error_line(refused)
-    assert "still has 2 model(s)" in line and "--cascade" in line
+    line = one_error_line(await cli("providers rm flux"))
+    assert "still has 2 model(s)" in line and "modeldeck providers rm flux --cascade" in line
     assert (await server.api.get("/api/providers/flux"))[0] == 200  # nothing deleted
 
-    done = await cli("providers", "rm", "flux", "--cascade")
+    done = await cli("providers rm flux --cascade")
     assert done.out == "deleted provider flux and its 2 model(s): flux-schnell, flux-pro\n", done
 
 
-async def test_models_add_default_start_stop_list_and_remove(cli: Cli, server: Running) -> None:
+async def test_models_add_list_and_remove(cli: Cli, server: Running) -> None:
     added = await cli(
-        "models",
-        "add",
-        "--name",
-        "CI chat",
-        "--provider",
-        "google",
-        "--sdk-id",
-        "google:ci-chat",
-        "--context-length",
-        "8192",
+        "models add --name 'CI chat' --provider google --sdk-id google:ci-chat "
+        "--context-length 8192"
     )
     assert added.out == "created model ci-chat (CI chat, chat, provider google)\n", added
-    assert (
-        await cli("models", "default", "ci-chat")
-    ).out == "ci-chat is now the default chat model\n"
-    assert (await cli("models", "start", "ci-chat")).out == "model ci-chat: running\n"
-    assert (await cli("models", "stop", "ci-chat")).out == "model ci-chat: stopped\n"
 
-    listed = await cli("models", "ls", "--type", "chat", "--provider", "google")
+    listed = await cli("models ls --type chat --provider google")
     row = next(line for line in listed.lines if line.startswith("ci-chat "))
-    assert row.split()[-4:] == ["google", "stopped", "yes", "yes"]
-    assert all(" image " not in line for line in listed.lines)
+    assert row.split()[-4:] == ["google", "stopped", "yes", "no"]
+    filtered = json.loads((await cli("models ls --type image --json")).out)
+    assert {m["type"] for m in filtered} == {"image"}
 
-    assert (await cli("models", "rm", "ci-chat")).out == "deleted model ci-chat\n"
+    assert (await cli("models rm ci-chat")).out == "deleted model ci-chat\n"
     assert (await server.api.get("/api/models/ci-chat"))[0] == 404
+
+
+async def test_models_default_start_and_stop(cli: Cli, server: Running) -> None:
+    assert (await cli("models default sdxl-lightning")).out == (
+        "sdxl-lightning is now the default image model\n"
+    )
+    assert (await cli("models start sdxl-lightning")).out == "model sdxl-lightning: running\n"
+    assert (await server.api.get("/api/models/sdxl"))[1]["isDefault"] is False
+    assert (await cli("models stop sdxl-lightning")).out == "model sdxl-lightning: stopped\n"
 
 
 async def test_creds_set_reads_the_token_from_stdin_and_rm_removes_it(
     cli: Cli, server: Running
 ) -> None:
-    done = await cli("creds", "set", "qwen", "--expires-at", "4102444800", stdin="qwen-token\n")
+    done = await cli("creds set qwen --expires-at 4102444800", stdin="qwen-token\n")
     assert done.out == "credentials of qwen set (valid)\n", done
     view = (await server.api.get("/api/credentials/qwen"))[1]
     assert view["hasCredentials"] and view["expiresAt"] == 4102444800
-    assert "qwen-token" not in done.out + done.err
 
-    assert (await cli("creds", "rm", "qwen")).out == "deleted credentials of qwen\n"
+    assert (await cli("creds rm qwen")).out == "deleted credentials of qwen\n"
     assert (await server.api.get("/api/credentials/qwen"))[1]["hasCredentials"] is False
 
 
-async def test_server_errors_are_one_line_with_a_non_zero_exit(cli: Cli, server: Running) -> None:
-    missing = one_error_line(await cli("models", "rm", "no-such-model"))
+async def test_server_errors_are_one_line_with_a_non_zero_exit(cli: Cli) -> None:
+    missing = one_error_line(await cli("models rm no-such-model"))
     assert missing == "error: Model 'no-such-model' not found (HTTP 404 not_found)"
 
-    invalid = one_error_line(await cli("models", "add", "--name", " "))
+    invalid = one_error_line(await cli("models add --name ' '"))
     assert "name" in invalid and "HTTP 422" in invalid
 
-    empty_key = await cli(
-        "providers", "add", "--name", "X", "--sdk-id", "x", "--api-key", "-", stdin=""
-    )
+    empty_key = await cli("providers add --name X --sdk-id x --api-key -", stdin="")
     assert empty_key.code == 2 and "stdin, which was empty" in empty_key.err  # a usage error
 
-    unreachable = await modeldeck("providers", "ls", "--url", "http://127.0.0.1:9")
+    unreachable = await modeldeck("providers ls --url http://127.0.0.1:9", env=clean_env())
     assert "cannot reach modeldeck at http://127.0.0.1:9" in one_error_line(unreachable)
 
 
 async def test_url_and_token_come_from_flags_on_either_level_or_from_the_env(
     server: Running,
 ) -> None:
-    no_token = await modeldeck("models", "ls", "--url", server.url)
-    assert "MODELDECK_TOKEN" in one_error_line(no_token)  # 401, with how to fix it
+    url = server.url
+    no_token = await modeldeck(f"models ls --url {url}", env=clean_env())
+    assert "MODELDECK_TOKEN" in one_error_line(no_token)  # 401, and how to fix it
 
-    after = await modeldeck(
-        "models", "ls", "--type", "image", "--url", server.url, "--token", TOKEN
-    )
+    after = await modeldeck(f"models ls --type image --url {url} --token {TOKEN}", env=clean_env())
     on_group = await modeldeck(
-        "models", "--url", server.url, "--token", TOKEN, "ls", "--type", "image"
+        f"models --url {url} --token {TOKEN} ls --type image", env=clean_env()
     )
-    env = clean_env(MODELDECK_URL=server.url, MODELDECK_TOKEN=TOKEN)
-    from_env = await modeldeck("models", "ls", "--type", "image", env=env)
+    from_env = await modeldeck("models ls --type image", env=clean_env(url, TOKEN))
     assert after.code == on_group.code == from_env.code == 0, (after, on_group, from_env)
     assert after.out == on_group.out == from_env.out
     assert "sdxl" in after.out
 
-    wrong = await modeldeck("watch", "--url", server.url, "--token", "wrong")
+    wrong = await modeldeck(f"watch --url {url} --token wrong", env=clean_env())
     assert "unauthorized" in one_error_line(wrong)
 
 
 def test_every_command_has_help() -> None:
-    """``--help`` on every group and command (in-process: nothing to talk to)."""
+    """``--help`` on every group and command (in-process: there is nothing to talk to)."""
     runner = CliRunner()
 
     def walk(group: click.Group, path: list[str]) -> list[list[str]]:
@@ -272,7 +266,7 @@ def test_every_command_has_help() -> None:
         return found
 
     admin = [p for p in walk(main, []) if p and p[0] not in ("serve", "router")]
-    assert len(admin) >= 21  # 5 groups/commands at the top, 16 below
+    assert len(admin) == 22  # 4 groups and watch, 17 commands in the groups
     for path in admin:
         result = runner.invoke(main, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
@@ -283,28 +277,25 @@ def test_every_command_has_help() -> None:
 
 
 async def test_ollama_ls_and_rm(with_ollama: Running) -> None:
-    env = clean_env(MODELDECK_URL=with_ollama.url)
-    listed = await modeldeck("ollama", "ls", env=env)
+    env = clean_env(with_ollama.url)
+    listed = await modeldeck("ollama ls", env=env)
     assert listed.lines[0].split() == ["NAME", "SIZE", "PARAMS", "QUANT", "MODIFIED"]
     assert listed.lines[1].split()[:4] == ["llama3:8b", "4.7", "GB", "8.0B"]
     assert listed.lines[-1] == "1 model(s), 4.7 GB"
 
-    assert (await modeldeck("ollama", "rm", "llama3:8b", env=env)).out == "deleted llama3:8b\n"
-    after = json.loads((await modeldeck("ollama", "ls", "--json", env=env)).out)
-    assert after["total"] == 0
-    gone = one_error_line(await modeldeck("ollama", "rm", "llama3:8b", env=env))
-    assert "HTTP 404" in gone
+    assert (await modeldeck("ollama rm llama3:8b", env=env)).out == "deleted llama3:8b\n"
+    assert json.loads((await modeldeck("ollama ls --json", env=env)).out)["total"] == 0
+    assert "HTTP 404" in one_error_line(await modeldeck("ollama rm llama3:8b", env=env))
 
 
 async def test_pull_prints_progress_lines_then_the_final_state(with_ollama: Running) -> None:
-    result = await modeldeck(
-        "ollama", "pull", "tinyllama", env=clean_env(MODELDECK_URL=with_ollama.url)
-    )
+    result = await modeldeck("ollama pull tinyllama", env=clean_env(with_ollama.url))
     assert result.code == 0, result
     assert result.lines[0] == "tinyllama:latest  queued  position 1"
-    assert any(
-        line.startswith("tinyllama:latest  downloading") and "/s" in line for line in result.lines
-    )
+    downloading = [
+        line for line in result.lines if line.startswith("tinyllama:latest  downloading")
+    ]
+    assert any("B/s  ETA " in line for line in downloading), result.out  # speed and ETA
     assert result.lines[-1].startswith("tinyllama:latest: completed (637.7 MB in ")
     assert "\x1b" not in result.out  # no terminal, no escape codes
     jobs = (await with_ollama.api.get("/api/ollama/pulls"))[1]["jobs"]
@@ -312,57 +303,53 @@ async def test_pull_prints_progress_lines_then_the_final_state(with_ollama: Runn
 
 
 async def test_pull_json_prints_one_job_per_line(with_ollama: Running) -> None:
-    result = await modeldeck(
-        "ollama", "pull", "gemma2:2b", "--json", env=clean_env(MODELDECK_URL=with_ollama.url)
-    )
+    result = await modeldeck("ollama pull gemma2:2b --json", env=clean_env(with_ollama.url))
     assert result.code == 0, result
-    jobs = [json.loads(line) for line in result.lines[:-1]]
-    assert jobs[0]["status"] == "queued" and jobs[-1]["status"] == "completed"
+    jobs = [json.loads(line) for line in result.lines]  # every line, the last one too
+    assert jobs[0]["status"] == "queued"
+    assert jobs[-1]["status"] == "completed" and jobs[-1]["finishedAt"] is not None
     assert len({job["id"] for job in jobs}) == 1
-    assert result.lines[-1].startswith("gemma2:2b: completed")
 
 
 async def test_a_failed_pull_exits_non_zero_with_ollamas_message(
     with_ollama: Running, standin: OllamaStandin
 ) -> None:
     standin.fail_at_percent = 40
-    env = clean_env(MODELDECK_URL=with_ollama.url)
-    failed = await modeldeck("ollama", "pull", "tinyllama:latest", env=env)
+    env = clean_env(with_ollama.url)
+    failed = await modeldeck("ollama pull tinyllama:latest", env=env)
     assert failed.lines[-1] == "tinyllama:latest: failed: max retries exceeded: unexpected EOF"
     line = one_error_line(failed)
     assert line == "error: pull of tinyllama:latest failed: max retries exceeded: unexpected EOF"
 
-    unknown = await modeldeck("ollama", "pull", "no-such-model:1b", env=env)
+    unknown = await modeldeck("ollama pull no-such-model:1b", env=env)
     assert "file does not exist" in one_error_line(unknown)
 
 
 async def test_pull_with_ollama_down_is_one_error_line(start_server) -> None:
     server: Running = await start_server(ollama_url="http://127.0.0.1:9")
-    down = await modeldeck("ollama", "pull", "tinyllama", env=clean_env(MODELDECK_URL=server.url))
+    down = await modeldeck("ollama pull tinyllama", env=clean_env(server.url))
     assert "HTTP 503" in one_error_line(down)
 
 
 async def test_ctrl_c_without_a_terminal_leaves_the_pull_running(
-    with_ollama: Running, standin: OllamaStandin, children: list[Child]
+    with_ollama: Running, standin: OllamaStandin, spawn
 ) -> None:
     standin.bytes_per_second = SLOW
-    env = clean_env(MODELDECK_URL=with_ollama.url)
-    pull = await Child.start(
-        sys.executable, "-m", "server", "ollama", "pull", "mistral:7b", env=env
-    )
-    children.append(pull)
+    env = clean_env(with_ollama.url)
+    pull = await spawn("ollama pull mistral:7b", env)
     await pull.wait_line(lambda line: "downloading" in line)
     pull.signal(signal.SIGINT)
     assert await pull.wait() == 130
-    assert "Cancel" not in "\n".join(pull.out)  # nothing asked
-    hint = pull.err[-1]
-    assert hint.startswith("interrupted: the pull of mistral:7b goes on"), pull.transcript()
-
+    assert not any("Cancel" in line for line in pull.out)  # nothing asked
     jobs = (await with_ollama.api.get("/api/ollama/pulls"))[1]["jobs"]
     assert jobs[0]["status"] == "downloading"
-    cancelled = await modeldeck("ollama", "cancel", "mistral:7b", env=env)
+    assert pull.err[-1] == (
+        f"interrupted: the pull of mistral:7b goes on in modeldeck (job {jobs[0]['id']}); "
+        f"stop it with: modeldeck ollama cancel {jobs[0]['id']}"
+    )
+
+    cancelled = await modeldeck("ollama cancel mistral:7b", env=env)
     assert cancelled.out == f"cancelled the pull of mistral:7b (job {jobs[0]['id']})\n"
-    assert f"modeldeck ollama cancel {jobs[0]['id']}" in hint
 
 
 class Terminal:
@@ -372,16 +359,16 @@ class Terminal:
         self.proc = proc
         self.master = master
         self.output = b""
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self._eof = False
         asyncio.get_running_loop().add_reader(master, self._readable)
 
     @classmethod
-    async def start(cls, *args: str, env: dict[str, str]) -> Terminal:
+    async def start(cls, command: str, env: dict[str, str]) -> Terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT
+            *argv(command), stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT
         )
         os.close(slave)
         return cls(proc, master)
@@ -389,24 +376,22 @@ class Terminal:
     def _readable(self) -> None:
         try:
             chunk = os.read(self.master, 65536)
-        except OSError:  # EIO: the child side is closed
+        except OSError:  # EIO: the child's side is closed
             chunk = b""
         if not chunk:
             self._eof = True
             asyncio.get_running_loop().remove_reader(self.master)
         self.output += chunk
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.set()
 
     async def wait_for(self, text: str, *, after: int = 0, timeout: float = 10) -> int:
         """Wait until ``text`` appears past offset ``after``; returns where it ends."""
         needle = text.encode()
         try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(lambda: needle in self.output[after:] or self._eof)
+            async with asyncio.timeout(timeout):
+                while needle not in self.output[after:] and not self._eof:
+                    self._changed.clear()
+                    await self._changed.wait()
         except TimeoutError:
             raise AssertionError(f"no {text!r} within {timeout}s: {self.output[-800:]!r}") from None
         at = self.output.find(needle, after)
@@ -416,28 +401,24 @@ class Terminal:
     def type(self, text: str) -> None:
         os.write(self.master, text.encode())
 
-    async def close(self) -> int:
+    async def close(self) -> None:
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
-        code = await self.proc.wait()
+        await self.proc.wait()
         if not self._eof:
             asyncio.get_running_loop().remove_reader(self.master)
         os.close(self.master)
-        return code
 
 
 async def test_ctrl_c_on_a_terminal_asks_whether_to_cancel(
     with_ollama: Running, standin: OllamaStandin
 ) -> None:
     standin.bytes_per_second = SLOW
-    env = clean_env(MODELDECK_URL=with_ollama.url, TERM="xterm")
-    term = await Terminal.start(
-        sys.executable, "-m", "server", "ollama", "pull", "mistral:7b", env=env
-    )
+    term = await Terminal.start("ollama pull mistral:7b", clean_env(with_ollama.url, TERM="xterm"))
     try:
         seen = await term.wait_for("downloading")
-        await term.wait_for("/s", after=seen)  # the bar shows a speed
+        await term.wait_for(" MB/s", after=seen)  # the bar shows the speed
         term.proc.send_signal(signal.SIGINT)
         seen = await term.wait_for("Cancel the pull of mistral:7b?", after=seen)
         term.type("n\n")
@@ -456,15 +437,34 @@ async def test_ctrl_c_on_a_terminal_asks_whether_to_cancel(
     assert jobs[0]["status"] == "cancelled"
 
 
+async def test_a_pull_cut_by_a_server_restart_ends_with_the_jobs_real_state(
+    tmp_path: Path, standin: OllamaStandin, spawn
+) -> None:
+    """The socket drops, the CLI reconnects and re-subscribes: the snapshot says failed."""
+    standin.bytes_per_second = SLOW
+    proc = ServerProcess(tmp_path / "pull.db", "--ollama-url", standin.url)
+    try:
+        await proc.start()
+        pull = await spawn("ollama pull mistral:7b", clean_env(proc.url))
+        await pull.wait_line(lambda line: "downloading" in line)
+        await proc.signal(signal.SIGTERM)
+        assert await proc.wait(10) == 0
+        proc = ServerProcess(proc.db, "--ollama-url", standin.url, port=proc.port)
+        await proc.start()
+
+        assert await pull.wait() == 1
+        assert pull.out[-1] == f"mistral:7b: failed: {SHUTDOWN_MESSAGE}", pull.transcript()
+        assert pull.err[-1] == f"error: pull of mistral:7b failed: {SHUTDOWN_MESSAGE}"
+        assert "reconnected" in pull.err
+    finally:
+        await proc.kill()
+
+
 # -- watch --------------------------------------------------------------------------
 
 
-async def test_watch_json_prints_one_flushed_line_per_event(
-    server: Running, children: list[Child]
-) -> None:
-    env = clean_env(MODELDECK_URL=server.url, MODELDECK_TOKEN=TOKEN)
-    watch = await Child.start(sys.executable, "-m", "server", "watch", "--json", env=env)
-    children.append(watch)
+async def test_watch_json_prints_one_flushed_line_per_event(server: Running, spawn) -> None:
+    watch = await spawn("watch --json", clean_env(server.url, TOKEN))
     greeting = await watch.wait_event("proxy:status")
     assert greeting["status"] == "stopped"
 
@@ -481,13 +481,9 @@ async def test_watch_json_prints_one_flushed_line_per_event(
 
 
 async def test_watch_reads_as_text_and_follows_only_the_chosen_topics(
-    server: Running, children: list[Child]
+    server: Running, spawn
 ) -> None:
-    env = clean_env(MODELDECK_URL=server.url, MODELDECK_TOKEN=TOKEN)
-    watch = await Child.start(
-        sys.executable, "-m", "server", "watch", "--topics", "models,credentials", env=env
-    )
-    children.append(watch)
+    watch = await spawn("watch --topics models,credentials", clean_env(server.url, TOKEN))
     await watch.wait_line(lambda line: line.startswith("connected to"), err=True)
 
     assert (await server.api.post("/api/providers", {"name": "Unwatched", "sdkId": "u"}))[0] == 201
@@ -503,21 +499,20 @@ async def test_watch_reads_as_text_and_follows_only_the_chosen_topics(
 
 
 async def test_watch_resumes_without_gaps_across_a_server_restart(
-    tmp_path: Path, http: aiohttp.ClientSession, children: list[Child]
+    tmp_path: Path, http: aiohttp.ClientSession, spawn
 ) -> None:
     proc = ServerProcess(tmp_path / "restart.db")
     try:
         await proc.start()
-        env = clean_env(MODELDECK_URL=proc.url)
-        watch = await Child.start(
-            sys.executable, "-m", "server", "watch", "--json", "--topics", "models", env=env
-        )
-        children.append(watch)
+        watch = await spawn("watch --json --topics models", clean_env(proc.url))
         await watch.wait_line(lambda line: line.startswith("connected to"), err=True)
 
         async def write(i: int) -> None:
             async with http.patch(f"{proc.url}/api/models/sdxl", json={"description": f"{i}"}) as r:
                 assert r.status == 200
+
+        def reconnected() -> bool:
+            return sum(line.startswith("connected to") for line in watch.err) == 2
 
         await write(0)
         await watch.wait_event("models:updated")
@@ -527,12 +522,8 @@ async def test_watch_resumes_without_gaps_across_a_server_restart(
 
         proc = ServerProcess(proc.db, port=proc.port)
         await proc.start()
-        await write(1)  # most likely before the watch is back: replayed
-
-        def back() -> bool:
-            return sum(line.startswith("connected") for line in watch.err) == 2
-
-        await watch.until(back, timeout=15)
+        await write(1)  # most likely before the watch is back: then it is replayed
+        await watch.until(reconnected, timeout=15)
         await write(2)
         await watch.until(lambda: len(watch.events("models:updated")) == 3)
 
@@ -542,31 +533,5 @@ async def test_watch_resumes_without_gaps_across_a_server_restart(
         assert received == logged, watch.transcript()  # each exactly once, in order
         watch.signal(signal.SIGINT)
         assert await watch.wait() == 0
-    finally:
-        await proc.kill()
-
-
-async def test_a_pull_cut_by_a_server_restart_ends_with_the_jobs_real_state(
-    tmp_path: Path, standin: OllamaStandin, children: list[Child]
-) -> None:
-    """The socket drops, the CLI reconnects and re-subscribes: the snapshot says failed."""
-    standin.bytes_per_second = SLOW
-    proc = ServerProcess(tmp_path / "pull.db", "--ollama-url", standin.url)
-    try:
-        await proc.start()
-        env = clean_env(MODELDECK_URL=proc.url)
-        pull = await Child.start(
-            sys.executable, "-m", "server", "ollama", "pull", "mistral:7b", env=env
-        )
-        children.append(pull)
-        await pull.wait_line(lambda line: "downloading" in line)
-        await proc.signal(signal.SIGTERM)
-        assert await proc.wait(10) == 0
-        proc = ServerProcess(proc.db, "--ollama-url", standin.url, port=proc.port)
-        await proc.start()
-
-        assert await pull.wait() == 1
-        assert pull.out[-1] == f"mistral:7b: failed: {SHUTDOWN_MESSAGE}", pull.transcript()
-        assert pull.err[-1] == f"error: pull of mistral:7b failed: {SHUTDOWN_MESSAGE}"
     finally:
         await proc.kill()

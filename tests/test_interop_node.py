@@ -34,6 +34,7 @@ TOKEN = "interop-secret"
 TRANSPORTS = {"websocket": "websocket", "polling-then-upgrade": "polling,websocket"}
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (CI installs it)")
+pytestmark = needs_node
 
 
 def require_npm_packages() -> None:
@@ -180,16 +181,10 @@ def node_client(children: list[Child], tmp_path: Path) -> Callable[..., Any]:
         token: str | None,
         extra: tuple[str, ...] = (),
     ) -> Child:
-        args = [
-            NODE or "node",
-            "test_clients/node_client.js",
-            "--url",
-            url,
-            "--transports",
-            transports,
-            *(["--token", token] if token else []),
-        ]
-        args += extra
+        args = [NODE or "node", "test_clients/node_client.js", "--url", url]
+        args += ["--transports", transports, *extra]
+        if token:
+            args += ["--token", token]
         if expect is not None:  # without: it listens until SIGTERM
             expect_file = tmp_path / f"expect-{len(children)}.json"
             expect_file.write_text(json.dumps(expect))
@@ -204,8 +199,6 @@ def node_client(children: list[Child], tmp_path: Path) -> Callable[..., Any]:
 
 both_transports = pytest.mark.parametrize("transports", TRANSPORTS.values(), ids=TRANSPORTS)
 with_and_without_token = pytest.mark.parametrize("token", [None, TOKEN], ids=["open", "token"])
-
-pytestmark = needs_node
 
 
 @both_transports
