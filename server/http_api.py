@@ -79,7 +79,13 @@ class RouteTable:
         return self.route("DELETE", path, **kw)
 
     def add_to(self, app: web.Application) -> list[web.AbstractRoute]:
-        return [app.router.add_route(s.method, s.path, s.handler) for s in self.specs]
+        """Register every route; a GET also answers HEAD, as HTTP clients expect."""
+        return [
+            app.router.add_get(s.path, s.handler)
+            if s.method == "GET"
+            else app.router.add_route(s.method, s.path, s.handler)
+            for s in self.specs
+        ]
 
 
 def _with_inputs(

@@ -18,7 +18,8 @@ seen by that rate.
 
 Status follows Ollama's lines: ``pulling …`` -> downloading; ``verifying sha256
 digest``, ``writing manifest``, ``removing unused layers`` -> verifying; ``success``
--> completed. failed and cancelled are set by the pool.
+fills the bar but leaves the status to the pool, which sets completed (or failed,
+cancelled) once the outcome is stored, so no event says "completed" before it is.
 """
 
 from __future__ import annotations
@@ -57,9 +58,7 @@ _VERIFYING_LINES = ("verifying", "writing manifest", "removing")
 def status_of_line(line: dict[str, Any]) -> PullStatus:
     """The job status one NDJSON line of ``/api/pull`` implies."""
     text = str(line.get("status", ""))
-    if text == "success":
-        return PullStatus.COMPLETED
-    if text.startswith(_VERIFYING_LINES):
+    if text == "success" or text.startswith(_VERIFYING_LINES):
         return PullStatus.VERIFYING
     return PullStatus.DOWNLOADING
 
@@ -188,7 +187,7 @@ class PullJob:
             self._layer(digest, line["total"], int(line.get("completed") or 0))
             self.digest = digest
             self._meter.add(now, sum(la.completed - la.first_seen for la in self._layers.values()))
-        if self.status is PullStatus.COMPLETED:
+        if line.get("status") == "success":
             self.completed = self.total
             self.percent = 100.0
         return self.status is not previous
