@@ -108,6 +108,8 @@ def router(**options: Any) -> None:
         settings.check_bind_safety()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if not settings.db.exists():
+        raise click.UsageError(f"no database at {settings.db}: start `modeldeck serve` first")
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

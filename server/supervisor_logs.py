@@ -17,6 +17,8 @@ from pathlib import Path
 #: A line longer than this is cut, so one runaway line cannot hold memory hostage.
 MAX_LINE_BYTES = 8192
 READ_CHUNK = 65536
+#: Marks the supervisor's own lines in a process's log.
+NOTE_PREFIX = "[modeldeck] "
 
 
 class ProcessLog:
@@ -52,7 +54,7 @@ class ProcessLog:
 
     def note(self, text: str) -> None:
         """A line from the supervisor itself (start, exit, signal), told apart by a prefix."""
-        self.write(f"[modeldeck] {text}")
+        self.write(NOTE_PREFIX + text)
 
     def tail(self, count: int | None = None) -> list[str]:
         lines = list(self._tail)

@@ -31,15 +31,16 @@ import aiohttp
 
 from events.payloads import ProcessBlock
 from server.supervisor_config import ProcessSpec
-from server.supervisor_logs import ProcessLog
+from server.supervisor_logs import NOTE_PREFIX, ProcessLog
+from server.supervisor_os import PROBE_TIMEOUT, describe_exit, port_answers, signal_group
 
 log = logging.getLogger("modeldeck.supervisor")
 
 Notify = Callable[[], Awaitable[None]]
 PROBE_INTERVAL = 0.05
-PROBE_TIMEOUT = 1.0
 DRAIN_TIMEOUT = 2.0
 FAILURE_LINES = 20
+STARTED_NOTE = f"{NOTE_PREFIX}started pid "
 
 
 class ProcessState(StrEnum):
@@ -128,7 +129,7 @@ class ManagedProcess:
                     assert proc is not None
                     await proc.wait()
                     await self._reap(proc)
-                    failure = _describe_exit(proc.returncode)
+                    failure = describe_exit(proc.returncode)
                 elif first:
                     self._fail(f"failed to start: {failure}")
                     await self._notify()
@@ -184,7 +185,7 @@ class ManagedProcess:
             proc = await asyncio.shield(self._spawning)
         except OSError as exc:
             return f"cannot run {spec.argv[0]!r}: {exc.strerror or exc}"
-        self.output.note(f"started pid {proc.pid}: {shlex.join(spec.argv)}")
+        self.output.note(f"started pid {proc.pid}: {shlex.join(spec.argv)}")  # see STARTED_NOTE
         await self._notify()
         not_ready = await self._wait_ready(proc)
         if not_ready is None:
@@ -225,7 +226,7 @@ class ManagedProcess:
                 )
                 if exited.done():
                     probe.cancel()
-                    return _describe_exit(proc.returncode)
+                    return describe_exit(proc.returncode)
                 if not probe.done():
                     probe.cancel()
                     break
@@ -253,7 +254,7 @@ class ManagedProcess:
     async def _terminate(self, proc: asyncio.subprocess.Process) -> None:
         if proc.returncode is None:
             self.output.note(f"stopping pid {proc.pid} (SIGTERM)")
-            _signal_group(proc.pid, signal.SIGTERM)
+            signal_group(proc.pid, signal.SIGTERM)
             try:
                 async with asyncio.timeout(self.spec.stop_grace):
                     await proc.wait()
@@ -261,9 +262,9 @@ class ManagedProcess:
                 self.output.note(
                     f"pid {proc.pid} still up after {self.spec.stop_grace:g}s: SIGKILL"
                 )
-                _signal_group(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
-            self.output.note(f"pid {proc.pid} {_describe_exit(proc.returncode)}")
+            self.output.note(f"pid {proc.pid} {describe_exit(proc.returncode)}")
         await self._reap(proc)
 
     async def _reap(self, proc: asyncio.subprocess.Process) -> None:
@@ -274,7 +275,7 @@ class ManagedProcess:
         """
         if self._proc is proc:
             self._proc = None
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
         pump, self._pump = self._pump, None
         if pump is not None:
             try:
@@ -289,40 +290,22 @@ class ManagedProcess:
         self.state, self.message = state, message
 
     def _fail(self, reason: str) -> None:
-        output = [line for line in self.output.tail() if not line.startswith("[modeldeck]")]
-        last = "\n".join(output[-FAILURE_LINES:]) or "(no output)"
+        last = "\n".join(self._last_run_output()[-FAILURE_LINES:]) or "(no output)"
         self._set(ProcessState.FAILED, f"{self.spec.name} {reason}. Last output:\n{last}")
         self.output.note(f"{self.spec.name} {reason}")
+
+    def _last_run_output(self) -> list[str]:
+        """What the latest child wrote (not earlier runs, not our own notes)."""
+        lines: list[str] = []
+        for line in reversed(self.output.tail()):
+            if line.startswith(STARTED_NOTE):
+                break
+            if not line.startswith(NOTE_PREFIX):
+                lines.append(line)
+        return lines[::-1]
 
     async def _notify(self) -> None:
         try:
             await self._notify_cb()
         except Exception:  # a lost broadcast must not stop supervision
             log.exception("could not publish proxy status for %s", self.spec.name)
-
-
-async def port_answers(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    try:
-        async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"

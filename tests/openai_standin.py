@@ -15,6 +15,8 @@ Knobs (constructor keyword arguments; plain attributes a test may change while i
 - ``hold``: an ``asyncio.Event``; while it is not set, a stream stops after its first
   content chunk, so a test can see chunks arrive before the upstream has finished.
 - ``fail``: ``(status, message)`` answers every request with that OpenAI-shaped error.
+- ``drop_streams``: a stream's connection is cut after its first content chunk, with
+  no end of the chunked body, like a provider that crashed mid-answer.
 
 What it saw: ``requests`` (:class:`RecordedRequest`), ``open_streams``,
 ``finished_streams`` and ``abandoned_streams`` (the caller hung up mid-stream).
@@ -47,8 +49,26 @@ BODY = web.RequestKey("json_body", dict)
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
+    """A TCP port nothing uses right now, for a server a test starts a little later.
+
+    Chosen below the kernel's ephemeral range: a port from ``bind(0)`` comes from that
+    range, where any outgoing connection on the machine may take it in the meantime
+    and make the server's own ``bind`` fail.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            ephemeral_low = int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    for _ in range(200):
+        port = random.randint(min(20000, ephemeral_low - 1000), ephemeral_low - 1)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # everything below is taken: let the OS choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -96,6 +116,7 @@ class OpenAIStandin:
         self.chunk_interval = chunk_interval
         self.hold: asyncio.Event | None = None
         self.fail: tuple[int, str] | None = None
+        self.drop_streams = False
         self.record = True
         self.requests: list[RecordedRequest] = []
         self.open_streams = 0
@@ -207,6 +228,9 @@ class OpenAIStandin:
                 if index and self.chunk_interval:
                     await asyncio.sleep(self.chunk_interval)
                 await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+                if index == 1 and self.drop_streams and request.transport is not None:
+                    request.transport.close()
+                    return response
                 if index == 1 and self.hold is not None:
                     await self.hold.wait()
             await response.write(b"data: [DONE]\n\n")

@@ -161,6 +161,21 @@ async def test_a_client_that_hangs_up_ends_the_provider_stream(
     assert (standin.abandoned_streams, standin.finished_streams) == (1, 0)
 
 
+async def test_a_provider_dying_mid_stream_is_reported_in_the_stream(
+    client: openai.AsyncOpenAI, standin: OpenAIStandin
+) -> None:
+    standin.drop_streams = True
+    stream = await client.chat.completions.create(model="chatty", messages=HELLO, stream=True)  # type: ignore[arg-type]
+    assert isinstance(stream, openai.AsyncStream)
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as cut:
+        async for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+    assert received == ["", REPLY_PREFIX]  # what arrived before the cut got through
+    assert "provider 'standin' at 127.0.0.1 failed" in cut.value.message
+    assert cut.value.code == "upstream_interrupted"
+
+
 async def test_completions_plain_and_streamed(
     client: openai.AsyncOpenAI, standin: OpenAIStandin
 ) -> None:
@@ -205,7 +220,7 @@ async def test_unknown_or_disabled_model_is_404_and_changes_apply_without_restar
             return True
         return False
 
-    await eventually(refused, timeout=2)
+    await eventually(refused, timeout=1)  # within a second, without a restart
     assert [m.id async for m in client.models.list()] == ["embedder"]
 
     await deck.api.patch("/api/models/chatty", {"enabled": True})

@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from server.cli import main
 from server.settings import Settings
 from server.supervisor_config import ProxyConfigError, load_process_specs
-from server.supervisor_process import port_answers
+from server.supervisor_os import port_answers
 from tests.clients import EventRecorder
 from tests.conftest import Running, ServerFactory
 from tests.openai_standin import OpenAIStandin, free_port
@@ -275,7 +275,9 @@ def test_config_file_changes_the_router_and_adds_processes(tmp_path: Path) -> No
         'healthUrl = "http://127.0.0.1:{port}/health"\n'
         "restart = { maxCrashes = 3, backoff_max = 5 }\n"
     )
-    router, qwen = load_process_specs(Settings(db=tmp_path / "d.db", proxy_config=config))
+    router, qwen = load_process_specs(
+        Settings.model_validate({"db": tmp_path / "d.db", "proxy_config": config})
+    )
     assert (router.name, router.port, router.argv[-1]) == ("providerRouter", 4011, "4011")
     assert router.argv[1:4] == ["-m", "server", "router"]
     assert qwen.argv == ["node", "qwen-proxy.js", "--port", "4012"]
@@ -285,14 +287,21 @@ def test_config_file_changes_the_router_and_adds_processes(tmp_path: Path) -> No
 
     config.write_text('{"processes": {"providerRouter": {"enabled": false}}}')
     config = config.rename(tmp_path / "proxies.json")
-    assert load_process_specs(Settings(db=tmp_path / "d.db", proxy_config=config)) == []
+    assert (
+        load_process_specs(
+            Settings.model_validate({"db": tmp_path / "d.db", "proxy_config": config})
+        )
+        == []
+    )
 
 
 def test_a_bad_config_is_refused_naming_the_field(tmp_path: Path) -> None:
     config = tmp_path / "proxies.json"
     config.write_text('{"processes": {"qwenProxy": {"command": ["node"], "port": "x"}}}')
     with pytest.raises(ProxyConfigError, match="proxy process 'qwenProxy': port"):
-        load_process_specs(Settings(db=tmp_path / "d.db", proxy_config=config))
+        load_process_specs(
+            Settings.model_validate({"db": tmp_path / "d.db", "proxy_config": config})
+        )
     result = CliRunner().invoke(
         main, ["serve", "--db", str(tmp_path / "d.db"), "--proxy-config", str(config)]
     )

@@ -8,8 +8,10 @@ Only our own ``Authorization`` (the provider's key) goes upstream, never the cli
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -83,7 +85,8 @@ class Forwarder:
                 return response
         except (aiohttp.ClientError, TimeoutError) as exc:
             what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
-            message = f"provider '{route.provider.id}' at {url} {what}"
+            # Name the host only: a base URL may carry credentials in its query string.
+            message = f"provider '{route.provider.id}' at {urlsplit(url).hostname} {what}"
             log.warning("%s", message)
             if response is None:
                 status = 504 if isinstance(exc, TimeoutError) else 502
@@ -111,9 +114,8 @@ async def _relay(
 
 async def _end_stream_with_error(response: web.StreamResponse, message: str) -> web.StreamResponse:
     event = {"error": {"message": message, "type": "api_error", "code": "upstream_interrupted"}}
-    try:
-        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+    with contextlib.suppress(ConnectionResetError):
+        # The blank lines first end any event the cut left half-written.
+        await response.write(b"\n\ndata: " + orjson.dumps(event) + b"\n\n")
         await response.write_eof()
-    except ConnectionResetError:
-        pass
     return response
