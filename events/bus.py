@@ -12,17 +12,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from events.names import topic_room
 
 log = logging.getLogger(__name__)
 
 
-class Emitter(Protocol):
-    """Delivers one payload to every member of a room; returns the recipient count."""
+class Broadcast(NamedTuple):
+    event: str
+    data: dict[str, Any]
+    room: str
+    seq: int | None
 
-    async def emit(self, event: str, data: dict[str, Any], *, room: str) -> int: ...
+
+class Emitter(Protocol):
+    """Delivers each broadcast to every member of its room, in order; returns the
+    recipient count of each. Given several at once it may coalesce writes per client."""
+
+    async def emit_batch(self, batch: Sequence[Broadcast]) -> list[int]: ...
 
 
 class CommittedEvent(Protocol):
@@ -54,17 +62,26 @@ class EventBus:
 
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
+            # Everything already committed goes out as one batch: under a burst of
+            # writes each client then gets one socket write for several events.
+            events = [await self._queue.get()]
+            while not self._queue.empty():
+                events.append(self._queue.get_nowait())
+            batch = [
+                Broadcast(e.event, e.payload(), topic_room(e.topic), e.seq) for e in events
+            ]
             try:
-                recipients = await self._emitter.emit(
-                    event.event, event.payload(), room=topic_room(event.topic)
-                )
-                log.info("broadcast %s seq=%d recipients=%d", event.event, event.seq, recipients)
+                counts = await self._emitter.emit_batch(batch)
+                for event, recipients in zip(events, counts, strict=True):
+                    log.info(
+                        "broadcast %s seq=%d recipients=%d", event.event, event.seq, recipients
+                    )
             except Exception:
-                log.exception("broadcast of %s seq=%d failed", event.event, event.seq)
+                log.exception("broadcast of seq %d..%d failed", events[0].seq, events[-1].seq)
             finally:
-                self.delivered_seq = event.seq
-                self._queue.task_done()
+                self.delivered_seq = events[-1].seq
+                for _ in events:
+                    self._queue.task_done()
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) until everything committed has been handed to the emitter."""

@@ -42,7 +42,7 @@ from server.keys import (
     SUPERVISOR,
 )
 from server.metrics import Metrics
-from server.middlewares import access_log, bearer_auth, errors
+from server.middlewares import request_pipeline
 from server.ollama_service import ollama_context
 from server.pull_pool import pull_pool_context
 from server.registry_cache import RegistryCache
@@ -72,9 +72,7 @@ ROUTE_TABLES = (
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        middlewares=[access_log, errors, bearer_auth], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[request_pipeline], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[STARTED_AT] = time.monotonic()
     supervisor = Supervisor.from_settings(settings)
@@ -139,9 +137,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
             return await missed_events(db, last_seq, upper, topics)
 
-        app[HUB].bind(
-            greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq
-        )
+        app[HUB].bind(greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq)
         app[DATABASE] = db
         app[BUS] = bus
         app[REGISTRY_CACHE] = cache

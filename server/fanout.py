@@ -112,45 +112,70 @@ class Fanout:
 
     def broadcast(self, room: str, outgoing: Outgoing) -> int:
         """Deliver to every member of ``room``; returns the number of recipients."""
-        self.stats.broadcasts += 1
-        count = 0
-        for sid, eio_sid in self.sio.manager.get_participants(NAMESPACE, room):
-            hold = self._holds.get(sid)
-            if hold is not None:
-                if len(hold.events) >= self.limits.max_messages:
+        return self.broadcast_batch([(room, outgoing)])[0]
+
+    def broadcast_batch(self, items: list[tuple[str, Outgoing] | None]) -> list[int]:
+        """Deliver several broadcasts in order (None: nobody listens), one write per client.
+
+        Each client's share of the batch is collected first and written at once, so a
+        burst of events costs one socket write per client instead of one per event.
+        """
+        pending: dict[str, list[Outgoing]] = {}
+        counts = []
+        participants = self.sio.manager.get_participants
+        for item in items:
+            if item is None:
+                counts.append(0)
+                continue
+            room, outgoing = item
+            self.stats.broadcasts += 1
+            count = 0
+            for sid, eio_sid in participants(NAMESPACE, room):
+                hold = self._holds.get(sid)
+                if hold is None:
+                    pending.setdefault(eio_sid, []).append(outgoing)
+                elif len(hold.events) < self.limits.max_messages:
+                    hold.events.append(outgoing)
+                else:
                     self._cut_off(eio_sid, "too many events arrived during catch-up")
                     continue
-                hold.events.append(outgoing)
-            else:
-                self._deliver(eio_sid, outgoing)
-            count += 1
-        return count
+                count += 1
+            counts.append(count)
+        for eio_sid, outgoing_list in pending.items():
+            self._deliver(eio_sid, outgoing_list)
+        return counts
 
     def send(self, sid: str, outgoing: Outgoing) -> int:
         """Deliver to one client, bypassing any hold (used for its own catch-up)."""
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
         if eio_sid is None:
             return 0
-        return int(self._deliver(eio_sid, outgoing))
+        return int(self._deliver(eio_sid, [outgoing]))
 
-    def _deliver(self, eio_sid: str, outgoing: Outgoing) -> bool:
+    def _deliver(self, eio_sid: str, outgoing: list[Outgoing]) -> bool:
+        """Write ``outgoing`` to one client, in order, as one write when possible."""
         socket = self.sio.eio.sockets.get(eio_sid)
         if socket is None or socket.closed or socket.closing:
             return False
         queue = socket.queue
         ws = self.websockets.by_eio_sid.get(eio_sid)
         if ws is not None and socket.upgraded and ws.direct and queue.empty():
-            if not ws.write_frame(outgoing.packet.text.frame):
+            if len(outgoing) == 1:
+                frames = outgoing[0].packet.text.frame
+            else:
+                frames = b"".join(o.packet.text.frame for o in outgoing)
+            if not ws.write_frame(frames, messages=len(outgoing)):
                 return False
         else:
             size = queue.qsize()
-            if size >= self.limits.max_messages:
+            if size + len(outgoing) > self.limits.max_messages:
                 self._cut_off(eio_sid, f"slow consumer: {size} messages queued")
                 return False
-            queue.put_nowait(outgoing.packet)
-            self.stats.queued += 1
-            self.stats.queue_high_water = max(self.stats.queue_high_water, size + 1)
-        self.stats.deliveries += 1
+            for item in outgoing:
+                queue.put_nowait(item.packet)
+            self.stats.queued += len(outgoing)
+            self.stats.queue_high_water = max(self.stats.queue_high_water, size + len(outgoing))
+        self.stats.deliveries += len(outgoing)
         return True
 
     def _cut_off(self, eio_sid: str, reason: str) -> None:

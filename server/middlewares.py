@@ -1,4 +1,4 @@
-"""Request middlewares: errors to JSON, bearer-token auth, one log line per request."""
+"""The request middleware: bearer-token auth, errors to JSON, one log line per request."""
 
 from __future__ import annotations
 
@@ -29,9 +29,24 @@ def error_response(error: ServiceError) -> web.Response:
 
 
 @web.middleware
-async def access_log(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def request_pipeline(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Auth, then the handler; failures become JSON errors; one log line and metric each.
+
+    One middleware rather than three: a websocket keeps its request's whole middleware
+    chain suspended for the life of the connection, so every layer costs memory per
+    connected client.
+    """
     started = time.perf_counter()
-    response = await handler(request)
+    try:
+        check_token(request)
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = _http_error(request, exc)
+    except Exception as exc:
+        error = to_service_error(exc)
+        if error.code == ServiceError.code:  # not a known error: a bug worth a traceback
+            log.exception("unhandled error on %s %s", request.method, request.path)
+        response = error_response(error)
     request.app[METRICS].observe(request, response.status, started)
     log.info(
         "%s %s %d %.1fms",
@@ -43,29 +58,20 @@ async def access_log(request: web.Request, handler: web.Handler) -> web.StreamRe
     return response
 
 
-@web.middleware
-async def errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Every failure becomes ``{"error": {code, message, details}}``; never an HTML page."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status == 404 and not request.path.startswith("/socket.io"):
-            return error_response(NotFoundError(f"No route for {request.method} {request.path}"))
-        if exc.status == 405:
-            message = f"Method {request.method} not allowed on {request.path}"
-            return error_response(MethodNotAllowed(message))
-        if exc.status == 413:
-            return error_response(PayloadTooLarge("body: larger than the request size limit"))
-        raise
-    except Exception as exc:
-        error = to_service_error(exc)
-        if error.code == ServiceError.code:  # not a known error: a bug worth a traceback
-            log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(error)
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    """aiohttp's own 404/405/413 as our JSON errors; anything else passes unchanged."""
+    if exc.status == 404 and not request.path.startswith("/socket.io"):
+        return error_response(NotFoundError(f"No route for {request.method} {request.path}"))
+    if exc.status == 405:
+        return error_response(
+            MethodNotAllowed(f"Method {request.method} not allowed on {request.path}")
+        )
+    if exc.status == 413:
+        return error_response(PayloadTooLarge("body: larger than the request size limit"))
+    raise exc
 
 
-@web.middleware
-async def bearer_auth(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+def check_token(request: web.Request) -> None:
     token = request.app[SETTINGS].token
     if (
         token is not None
@@ -74,7 +80,6 @@ async def bearer_auth(request: web.Request, handler: web.Handler) -> web.StreamR
         and not token_matches(request.headers.get("Authorization", ""), token.get_secret_value())
     ):
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
-    return await handler(request)
 
 
 def token_matches(header: str, token: str) -> bool:

@@ -115,9 +115,7 @@ class ProgressFanout:
 
     async def _send(self, event: str, data: dict[str, Any]) -> None:
         self._last_sent = time.monotonic()
-        if self.hub.room_size(self.room) == 0:
-            return  # nobody is watching: skip encoding the packet at all
         try:
-            await self.hub.emit(event, data, room=self.room)
+            self.hub.broadcast(event, data, room=self.room)  # skips encoding if nobody listens
         except Exception:
             log.exception("could not send %s for pull %s", event, self.job.id)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import socketio
 
 from events import codec
+from events.bus import Broadcast
 from events.names import ALL_TOPICS, Event, topic_room
 from server.catch_up import Reset, parse_last_seq
 from server.fanout import NAMESPACE, Fanout, Outgoing
@@ -72,8 +73,12 @@ class SocketHub:
 
     # -- Emitter protocol ------------------------------------------------------------
 
-    async def emit(self, event: str, data: dict[str, Any], *, room: str) -> int:
-        return self.broadcast(event, data, room=room, seq=data.get("seq"))
+    async def emit_batch(self, batch: Sequence[Broadcast]) -> list[int]:
+        items = [
+            (b.room, Outgoing(b.event, b.data, b.seq)) if self.room_size(b.room) else None
+            for b in batch
+        ]
+        return self.fanout.broadcast_batch(items)
 
     def broadcast(self, event: str, data: Any, *, room: str, seq: int | None = None) -> int:
         """Encode once and deliver to every member of ``room``; returns the recipients."""

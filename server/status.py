@@ -7,12 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from server import snapshots
-from server.keys import BUS, DATABASE, PROXY
+from server.keys import BUS, PROXY, REGISTRY_CACHE
 from storage.clock import utc_now_iso
 
 
 async def current_proxy_status(app: web.Application) -> dict[str, Any]:
     """Carries the seq of the last broadcast without advancing it (SPEC "Events")."""
-    state = await snapshots.RegistryState.load(app[DATABASE])
+    state = await app[REGISTRY_CACHE].state()
     payload = snapshots.proxy_status(state, app[PROXY].snapshot(), utc_now_iso())
     return {**payload.to_json(), "seq": app[BUS].delivered_seq}

@@ -123,8 +123,9 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
         frame = message.frame if isinstance(message, FrameText) else text_frame(message.encode())
         self.write_frame(frame)
 
-    def write_frame(self, frame: bytes) -> bool:
-        """Write one prebuilt frame; cut the client off if it is too far behind."""
+    def write_frame(self, frame: bytes, messages: int = 1) -> bool:
+        """Write prebuilt frame(s) holding ``messages`` messages; cut the client off if
+        it is too far behind."""
         transport = self._request.transport
         if transport is None or transport.is_closing():
             return False
@@ -134,7 +135,8 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
         elif buffered > self.registry.high_water_bytes:
             self.registry.high_water_bytes = buffered
         limits = self.limits
-        if buffered + len(frame) > limits.max_bytes or self._pending >= limits.max_messages:
+        pending = self._pending + messages
+        if buffered + len(frame) > limits.max_bytes or pending > limits.max_messages:
             reason = (
                 f"slow consumer: {self._pending} messages / {buffered} bytes unsent "
                 f"(limits {limits.max_messages} / {limits.max_bytes})"
@@ -144,7 +146,7 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
             self.abort()
             return False
         transport.write(frame)
-        self._pending += 1
+        self._pending = pending
         return True
 
     def abort(self) -> None:
