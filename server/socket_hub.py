@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,9 @@ log = logging.getLogger("modeldeck.socket")
 Greeting = Callable[[], Awaitable[dict[str, Any]]]
 Missed = Callable[[int, int, list[str]], Awaitable["list[LoggedEvent] | Reset"]]
 CurrentSeq = Callable[[], int]
+
+#: How long one encoded greeting is reused (its uptimes and timestamp age that much).
+GREETING_MAX_AGE = 1.0
 
 
 class SocketHub:
@@ -62,6 +66,7 @@ class SocketHub:
         self._greeting: Greeting | None = None
         self._missed: Missed | None = None
         self._current_seq: CurrentSeq = lambda: 0
+        self._greeting_cache: tuple[int, float, Outgoing] | None = None
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)
@@ -129,12 +134,25 @@ class SocketHub:
                         self.fanout.send(sid, Outgoing(logged.event, logged.payload(), logged.seq))
                     self.replays_served += 1
             if self._greeting is not None:
-                status = await self._greeting()
-                self.fanout.send(sid, Outgoing(Event.PROXY_STATUS, status | {"seq": upper}))
+                self.fanout.send(sid, await self._greeting_for(upper))
         except Exception:
             log.exception("could not welcome %s", sid)
         finally:
             self.fanout.release(sid, after_seq=sent_up_to)
+
+    async def _greeting_for(self, upper: int) -> Outgoing:
+        """``proxy:status`` as of ``upper``, encoded once for every client that connects
+        within a second of it: a thousand dashboards reconnecting after a restart then
+        cost one read and one encoding, not a thousand."""
+        cached = self._greeting_cache
+        now = time.monotonic()
+        if cached is not None and cached[0] == upper and now - cached[1] < GREETING_MAX_AGE:
+            return cached[2]
+        assert self._greeting is not None
+        status = await self._greeting()
+        outgoing = Outgoing(Event.PROXY_STATUS, status | {"seq": upper}, upper)
+        self._greeting_cache = (upper, now, outgoing)
+        return outgoing
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.fanout.forget(sid)
