@@ -87,6 +87,7 @@ class WebSocketRegistry:
 
 class TrackedWebSocket(WebSocket):  # type: ignore[misc]
     compress: bool = False
+    direct: bool = False  # frames may bypass aiohttp's writer (set once connected)
     limits: QueueLimits
     registry: WebSocketRegistry
 
@@ -98,6 +99,9 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
             max_msg_size=self.server.max_http_buffer_size, compress=self.compress
         )
         await self._sock.prepare(request)
+        # Fixed for the connection's life; read once here, not once per delivery.
+        self._transport = request.transport
+        self.direct = not self._sock.compress  # deflate negotiated: aiohttp must frame
         self.environ = environ
         eio_socket = self.handler.__self__
         self.eio_sid: str = eio_socket.sid
@@ -110,11 +114,6 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                 del self.registry.by_eio_sid[self.eio_sid]
         return self._sock
 
-    @property
-    def direct(self) -> bool:
-        """Whether frames can bypass aiohttp's writer (not when deflate is negotiated)."""
-        return not self._sock.compress
-
     async def send(self, message: str | bytes) -> None:
         """engine.io's writer calls this; it never waits for the client to read."""
         if not self.direct or isinstance(message, bytes):
@@ -126,7 +125,7 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
     def write_frame(self, frame: bytes, messages: int = 1) -> bool:
         """Write prebuilt frame(s) holding ``messages`` messages; cut the client off if
         it is too far behind."""
-        transport = self._request.transport
+        transport = self._transport
         if transport is None or transport.is_closing():
             return False
         buffered = transport.get_write_buffer_size()
