@@ -34,9 +34,12 @@ class Emitter(Protocol):
 
 
 class CommittedEvent(Protocol):
-    seq: int
-    event: str
-    topic: str
+    @property
+    def seq(self) -> int: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
 
     def payload(self) -> dict[str, Any]: ...
 
@@ -67,9 +70,7 @@ class EventBus:
             events = [await self._queue.get()]
             while not self._queue.empty():
                 events.append(self._queue.get_nowait())
-            batch = [
-                Broadcast(e.event, e.payload(), topic_room(e.topic), e.seq) for e in events
-            ]
+            batch = [Broadcast(e.event, e.payload(), topic_room(e.topic), e.seq) for e in events]
             try:
                 counts = await self._emitter.emit_batch(batch)
                 for event, recipients in zip(events, counts, strict=True):

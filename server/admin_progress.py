@@ -116,7 +116,7 @@ class PullFollower:
             if item is None:  # nothing about the job for a while: ask the server directly
                 job = await self._poll(job)
                 heard = time.monotonic()
-            else:
+            elif isinstance(item, tuple):
                 update = self._update_from(item, job)
                 if update is None:
                     continue
@@ -239,7 +239,8 @@ class PullFollower:
         loop.add_reader(fd, readable)
         interrupt = asyncio.ensure_future(self._interrupted.wait())
         try:
-            await asyncio.wait({line, interrupt}, return_when=asyncio.FIRST_COMPLETED)
+            waiting: set[asyncio.Future[Any]] = {line, interrupt}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             loop.remove_reader(fd)
             interrupt.cancel()

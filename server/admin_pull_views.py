@@ -123,7 +123,7 @@ class BarView:
         self.progress.start()
 
     def show(self, job: Job) -> None:
-        fields = {"status": job.get("status"), "job": job}
+        fields: dict[str, Any] = {"status": job.get("status"), "job": job}
         percent = float(job.get("percent") or 0)
         if self.task is None:
             self.task = self.progress.add_task(str(job.get("model")), total=100, **fields)

@@ -99,7 +99,7 @@ def create_app(settings: Settings) -> web.Application:
 
 def _setup_cors(app: web.Application, settings: Settings, routes: list[web.AbstractRoute]) -> None:
     """CORS for our REST routes only: socket.io answers its own preflights (same origins)."""
-    options = aiohttp_cors.ResourceOptions(
+    options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
         allow_credentials=True, expose_headers="*", allow_headers="*", allow_methods="*"
     )
     cors = aiohttp_cors.setup(app, defaults={o: options for o in settings.cors_origins})

@@ -7,6 +7,7 @@ import logging
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from server.errors import (
     MethodNotAllowed,
@@ -29,7 +30,7 @@ def error_response(error: ServiceError) -> web.Response:
 
 
 @web.middleware
-async def request_pipeline(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def request_pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth, then the handler; failures become JSON errors; one log line and metric each.
 
     One middleware rather than three: a websocket keeps its request's whole middleware

@@ -167,7 +167,8 @@ def _install_fast_poll(eio_socket: Any) -> None:
 
     async def poll() -> list[Any]:
         if not eio_socket.upgraded:
-            return await stock_poll()  # long-polling GETs keep engine.io's own logic
+            polled: list[Any] = await stock_poll()  # long-polling keeps engine.io's logic
+            return polled
         packets = [await queue.get()]
         queue.task_done()
         while not queue.empty():
