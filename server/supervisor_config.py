@@ -18,6 +18,7 @@ A table named ``providerRouter`` changes the built-in router (its port, say), an
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import tomllib
@@ -30,6 +31,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from server.settings import Settings
 
 ROUTER_NAME = "providerRouter"
+PARENT_PID_ENV = "MODELDECK_PARENT_PID"
 
 #: Top-level keys of the ``proxy:status`` payload a process name must not shadow.
 RESERVED_NAMES = frozenset(
@@ -119,7 +121,11 @@ def router_spec(settings: Settings) -> ProcessSpec:
     works without ``modeldeck`` on PATH. Secrets given to this server as settings (not
     only as env vars) are handed on through the environment, never the command line.
     """
-    env: dict[str, str] = {"MODELDECK_LOG_LEVEL": settings.log_level}
+    env: dict[str, str] = {
+        "MODELDECK_LOG_LEVEL": settings.log_level,
+        # The router exits when this process is gone, even after a kill -9 of it.
+        PARENT_PID_ENV: str(os.getpid()),
+    }
     if settings.secret_key is not None:
         env["MODELDECK_SECRET_KEY"] = settings.secret_key.get_secret_value()
     if settings.token is not None:

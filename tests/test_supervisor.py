@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -333,22 +334,28 @@ async def serve_process(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subproces
         await proc.wait()
 
 
+async def running_status(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    """Wait until every supervised process of the server at ``url`` is running."""
+
+    async def status() -> dict[str, Any] | None:
+        try:
+            async with session.get(f"{url}/api/proxy/status") as response:
+                return await response.json()  # type: ignore[no-any-return]
+        except aiohttp.ClientConnectionError:
+            return None
+
+    async with asyncio.timeout(20):
+        while (body := await status()) is None or body["status"] != "running":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    return body
+
+
 async def test_server_shutdown_leaves_no_process_behind(
     serve_process: tuple[asyncio.subprocess.Process, str], connect: Any
 ) -> None:
     proc, url = serve_process
     async with aiohttp.ClientSession() as session:
-
-        async def status() -> dict[str, Any] | None:
-            try:
-                async with session.get(f"{url}/api/proxy/status") as response:
-                    return await response.json()  # type: ignore[no-any-return]
-            except aiohttp.ClientConnectionError:
-                return None
-
-        async with asyncio.timeout(20):
-            while (body := await status()) is None or body["status"] != "running":  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        body = await running_status(session, url)
         async with session.get(f"{url}/api/proxy/logs/forky") as response:
             lines = (await response.json())["lines"]
     helper = int(next(line for line in lines if line.startswith("helper ")).split()[1])
@@ -363,3 +370,19 @@ async def test_server_shutdown_leaves_no_process_behind(
     assert time.monotonic() - started < 5
     for pid in pids:
         await wait_gone(pid, timeout=2)
+
+
+async def test_the_router_exits_when_the_server_is_killed(
+    serve_process: tuple[asyncio.subprocess.Process, str],
+) -> None:
+    proc, url = serve_process
+    async with aiohttp.ClientSession() as session:
+        body = await running_status(session, url)
+    router, forky = body["providerRouter"]["pid"], body["forky"]["pid"]
+    proc.kill()  # SIGKILL: the server's shutdown code never runs
+    await proc.wait()
+    try:
+        await wait_gone(router, timeout=5)  # it noticed its parent was gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(forky, signal.SIGKILL)  # a third-party command is not ours to stop

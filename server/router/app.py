@@ -9,10 +9,12 @@ an OpenAI-compatible API. Errors the router raises itself are OpenAI-shaped
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hmac
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -24,7 +26,10 @@ from aiohttp.typedefs import Handler
 from server.router.forwarding import Forwarder, openai_error
 from server.router.registry_view import RegistryView, Route
 from server.settings import Settings
+from server.supervisor_config import PARENT_PID_ENV
 from storage.secrets import SecretBox
+
+PARENT_CHECK_SECONDS = 1.0
 
 log = logging.getLogger("modeldeck.router")
 
@@ -181,7 +186,30 @@ def create_router_app(settings: Settings) -> web.Application:
     for path in ENDPOINT_TYPES:
         app.router.add_post(f"/v1{path}", forward_handler(path))
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_exit_with_parent)
     return app
+
+
+async def _exit_with_parent(app: web.Application) -> AsyncIterator[None]:
+    """Stop when the supervising server is gone (a kill -9 runs none of its cleanup).
+
+    Children run in their own session so signals to the server's group miss them; the
+    server passes its pid, and a changed parent pid means it died and we were adopted.
+    """
+    parent = os.environ.get(PARENT_PID_ENV)
+    task: asyncio.Task[None] | None = None
+    if parent and parent.isdigit():
+
+        async def watch() -> None:
+            while os.getppid() == int(parent):  # noqa: ASYNC110 - no event for this
+                await asyncio.sleep(PARENT_CHECK_SECONDS)
+            log.warning("supervising server %s is gone; stopping", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        task = asyncio.create_task(watch())
+    yield
+    if task is not None:
+        task.cancel()
 
 
 def run_router(settings: Settings) -> None:
