@@ -32,7 +32,15 @@ import aiohttp
 from events.payloads import ProcessBlock
 from server.supervisor_config import ProcessSpec
 from server.supervisor_logs import NOTE_PREFIX, ProcessLog
-from server.supervisor_os import PROBE_TIMEOUT, describe_exit, port_answers, signal_group
+from server.supervisor_os import (
+    PROBE_TIMEOUT,
+    describe_exit,
+    end_leftover,
+    forget_child,
+    port_answers,
+    record_child,
+    signal_group,
+)
 
 log = logging.getLogger("modeldeck.supervisor")
 
@@ -73,6 +81,7 @@ class ManagedProcess:
         self._settled = asyncio.Event()
         self._lock = asyncio.Lock()
         self._crashes: deque[float] = deque()
+        self._pidfile = output.path.with_suffix(".pid")
 
     @property
     def pid(self) -> int | None:
@@ -175,6 +184,9 @@ class ManagedProcess:
     async def _launch(self) -> str | None:
         """Spawn the child and wait until it answers; ``None`` on success, else why not."""
         spec = self.spec
+        leftover = await end_leftover(self._pidfile, spec.stop_grace)
+        if leftover is not None:
+            self.output.note(leftover)
         if await port_answers(spec.host, spec.port):
             return f"port {spec.port} is already in use by another process"
         self._set(ProcessState.STARTING, f"{spec.name} starting on port {spec.port}")
@@ -209,6 +221,7 @@ class ManagedProcess:
             env=os.environ | spec.environment,
         )
         self._proc, self._started_at = proc, time.monotonic()
+        record_child(self._pidfile, proc.pid)
         assert proc.stdout is not None
         self._pump = asyncio.create_task(self.output.pump(proc.stdout))
         return proc
@@ -276,6 +289,7 @@ class ManagedProcess:
         if self._proc is proc:
             self._proc = None
         signal_group(proc.pid, signal.SIGKILL)
+        forget_child(self._pidfile)
         pump, self._pump = self._pump, None
         if pump is not None:
             try:

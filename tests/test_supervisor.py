@@ -372,8 +372,8 @@ async def test_server_shutdown_leaves_no_process_behind(
         await wait_gone(pid, timeout=2)
 
 
-async def test_the_router_exits_when_the_server_is_killed(
-    serve_process: tuple[asyncio.subprocess.Process, str],
+async def test_after_a_kill_9_the_router_exits_and_the_next_start_ends_leftovers(
+    serve_process: tuple[asyncio.subprocess.Process, str], tmp_path: Path
 ) -> None:
     proc, url = serve_process
     async with aiohttp.ClientSession() as session:
@@ -381,8 +381,25 @@ async def test_the_router_exits_when_the_server_is_killed(
     router, forky = body["providerRouter"]["pid"], body["forky"]["pid"]
     proc.kill()  # SIGKILL: the server's shutdown code never runs
     await proc.wait()
+    await wait_gone(router, timeout=5)  # the built-in router noticed its parent was gone
+    assert alive(forky)  # a third-party command lives on in its own session, on its port
+
+    port = free_port()
+    again = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "serve", "--port", str(port),
+        "--db", str(tmp_path / "deck.db"), "--router-port", str(free_port()),
+        "--proxy-config", str(tmp_path / "proxies.toml"), "--proxy-autostart",
+        "--log-level", "WARNING",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        await wait_gone(router, timeout=5)  # it noticed its parent was gone
+        async with aiohttp.ClientSession() as session:
+            body = await running_status(session, f"http://127.0.0.1:{port}")
+        await wait_gone(forky, timeout=2)  # the new server ended the leftover first
+        assert body["forky"]["pid"] != forky
     finally:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(forky, signal.SIGKILL)  # a third-party command is not ours to stop
+            os.killpg(forky, signal.SIGKILL)
+        again.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            await again.wait()
