@@ -1,7 +1,8 @@
 """The SQLite database: one writer connection, one reader connection, WAL mode.
 
-Writes are serialised by an asyncio lock around ``BEGIN IMMEDIATE … COMMIT`` on the
-writer connection: aiosqlite runs a connection on one thread, but two tasks could still
+Each read is one ``execute_fetchall`` (one hop to aiosqlite's thread, not three for
+execute/fetch/close). Writes are serialised by an asyncio lock around
+``BEGIN IMMEDIATE … COMMIT`` on the writer connection: aiosqlite runs a connection on one thread, but two tasks could still
 interleave their statements inside one transaction. Reads use a second connection so
 they never see another task's uncommitted rows (WAL lets the reader run beside the
 writer). Events appended inside a transaction are handed to ``on_commit`` after COMMIT
@@ -45,12 +46,11 @@ class Transaction:
         return await self.conn.execute(sql, params)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.conn.execute_fetchall(sql, params)
+        return rows[0] if rows else None  # type: ignore[index]
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def log_event(self, event: str, topic: str, data: dict[str, Any]) -> LoggedEvent:
         """Append an event to the outbox in this transaction; its row id is its ``seq``."""
@@ -109,12 +109,11 @@ class Database:
         return self._reader
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self.reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self.reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.reader.execute_fetchall(sql, params)
+        return rows[0] if rows else None  # type: ignore[index]
 
     async def ping(self) -> bool:
         try:
