@@ -2,11 +2,12 @@
 
 Each read is one ``execute_fetchall`` (one hop to aiosqlite's thread, not three for
 execute/fetch/close). Writes are serialised by an asyncio lock around
-``BEGIN IMMEDIATE … COMMIT`` on the writer connection: aiosqlite runs a connection on one thread, but two tasks could still
-interleave their statements inside one transaction. Reads use a second connection so
-they never see another task's uncommitted rows (WAL lets the reader run beside the
-writer). Events appended inside a transaction are handed to ``on_commit`` after COMMIT
-and before the lock is released, so their order is commit order.
+``BEGIN IMMEDIATE … COMMIT`` on the writer connection: aiosqlite runs a connection on
+one thread, but two tasks could still interleave their statements inside one
+transaction. Reads use a second connection so they never see another task's
+uncommitted rows (WAL lets the reader run beside the writer). Events appended inside a
+transaction are handed to ``on_commit`` after COMMIT and before the lock is released,
+so their order is commit order.
 """
 
 from __future__ import annotations
