@@ -8,6 +8,7 @@ The config file is TOML (``.toml``) or JSON, with one table per process under
     command = ["node", "qwen-proxy/index.js", "--port", "{port}"]
     port = 3003
     healthUrl = "http://127.0.0.1:{port}/health"   # optional; else the port must answer
+    healthInterval = 5                               # re-probe while running (0: off)
     env = { QWEN_REGION = "intl" }
     restart = { maxCrashes = 5, window = 60, backoffInitial = 0.5, backoffMax = 30 }
 
@@ -81,6 +82,10 @@ class ProcessSpec(_Config):
     env: dict[str, str] = Field(default_factory=dict)
     start_timeout: float = Field(default=15.0, gt=0)
     stop_grace: float = Field(default=5.0, ge=0)
+    #: While running, probe every this many seconds (0: never); a process that fails
+    #: ``health_failures`` probes in a row is hung: it is ended and restarted.
+    health_interval: float = Field(default=5.0, ge=0)
+    health_failures: int = Field(default=3, ge=1)
     restart: RestartPolicy = Field(default_factory=lambda: RestartPolicy())
     enabled: bool = True
 

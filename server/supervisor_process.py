@@ -136,9 +136,7 @@ class ManagedProcess:
                     self._settled.set()
                     proc = self._proc
                     assert proc is not None
-                    await proc.wait()
-                    await self._reap(proc)
-                    failure = describe_exit(proc.returncode)
+                    failure = await self._watch(proc)
                 elif first:
                     self._fail(f"failed to start: {failure}")
                     await self._notify()
@@ -154,6 +152,35 @@ class ManagedProcess:
             await self._notify()
         finally:
             self._settled.set()
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> str:
+        """Wait while the child runs, re-probing it; why it stopped running.
+
+        An exited child is a crash; so is one that stops answering (a deadlock, a
+        SIGSTOP, a full disk) for ``health_failures`` probes in a row: it is ended and
+        goes through the same restart policy, instead of showing ``running`` forever.
+        """
+        spec = self.spec
+        exited = asyncio.ensure_future(proc.wait())
+        misses = 0
+        try:
+            while True:
+                done, _ = await asyncio.wait({exited}, timeout=spec.health_interval or None)
+                if done:
+                    break
+                if await self._probe():
+                    misses = 0
+                    continue
+                misses += 1
+                if misses >= spec.health_failures:
+                    what = spec.health or f"port {spec.port}"
+                    self.output.note(f"{what} did not answer {misses} checks in a row")
+                    await self._terminate(proc)
+                    return f"stopped answering ({what} failed {misses} checks in a row)"
+        finally:
+            exited.cancel()
+        await self._reap(proc)
+        return describe_exit(proc.returncode)
 
     async def _crashed(self, failure: str) -> bool:
         """Count a crash; wait out the backoff and return True, or give up and return False."""

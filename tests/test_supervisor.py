@@ -174,6 +174,36 @@ async def test_kill_9_shows_partial_at_once_then_restarts(proxied: Running, conn
     assert back["webby"]["pid"] != pid and alive(back["webby"]["pid"])
 
 
+async def test_a_process_that_stops_answering_is_restarted(
+    start_server: ServerFactory, tmp_path: Path, connect: Any
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, {
+        "hangy": {"command": HTTP_SERVER, "port": port, "stopGrace": 0.5,
+                  "healthUrl": f"http://127.0.0.1:{port}/", "healthInterval": 0.2,
+                  "healthFailures": 2, "restart": {"backoffInitial": 0.05}},
+    })  # fmt: skip
+    server: Running = await start_server(router_port=free_port(), proxy_config=config)
+    client: EventRecorder = await connect(server.url)
+    _, body = await server.api.post("/api/proxy/start", params={"name": "hangy"})
+    pid = body["hangy"]["pid"]
+    os.kill(pid, signal.SIGSTOP)  # alive, port still accepting, but answering nothing
+    try:
+        hung = await client.next(
+            "proxy:status", timeout=10, where=lambda s: "stopped answering" in s["message"]
+        )
+        assert hung["hangy"]["running"] is False and "restarting in" in hung["message"]
+        back = await client.next(
+            "proxy:status", timeout=10,
+            where=lambda s: s["hangy"]["running"] and s["seq"] > hung["seq"],
+        )  # fmt: skip
+        assert back["hangy"]["pid"] != pid and alive(back["hangy"]["pid"])
+        await wait_gone(pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 async def test_gives_up_after_too_many_crashes(proxied: Running, connect: Any) -> None:
     client: EventRecorder = await connect(proxied.url)
     _, body = await proxied.api.post("/api/proxy/start", params={"name": "webby"})
