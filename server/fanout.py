@@ -59,7 +59,6 @@ class _PreEncoded(eio_packet.Packet):  # type: ignore[misc]
 class Stats:
     broadcasts: int = 0
     deliveries: int = 0
-    queued: int = 0
     overflows: int = 0
     queue_high_water: int = 0
 
@@ -173,7 +172,6 @@ class Fanout:
                 return False
             for item in outgoing:
                 queue.put_nowait(item.packet)
-            self.stats.queued += len(outgoing)
             self.stats.queue_high_water = max(self.stats.queue_high_water, size + len(outgoing))
         self.stats.deliveries += len(outgoing)
         return True

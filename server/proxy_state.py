@@ -1,7 +1,6 @@
 """What ``proxy:status`` reports about supervised proxy processes.
 
-The supervisor implements ``ProxyState``; until one is configured, ``NoProxy`` reports
-``stopped`` with no process blocks.
+The supervisor (``server.supervisor``) implements ``ProxyState``.
 """
 
 from __future__ import annotations
@@ -22,9 +21,3 @@ class ProxySnapshot:
 class ProxyState(Protocol):
     def snapshot(self) -> ProxySnapshot: ...
 
-
-class NoProxy:
-    """No proxy processes are supervised."""
-
-    def snapshot(self) -> ProxySnapshot:
-        return ProxySnapshot(status="stopped", message="no proxy processes are configured")

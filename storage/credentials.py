@@ -54,13 +54,3 @@ async def delete(tx: Transaction, provider: str) -> CredentialRecord:
         raise NotFound(f"No credentials stored for '{provider}'", field="provider")
     return await status(tx, provider)
 
-
-async def secret(db: Database | Transaction, provider: str) -> tuple[str, str | None] | None:
-    """Decrypted ``(token, cookies)`` for the code that uses them (never for clients)."""
-    row = await db.fetchone(
-        "SELECT token_enc, cookies_enc FROM credentials WHERE provider = ?", (provider,)
-    )
-    if row is None:
-        return None
-    cookies = db.secrets.decrypt(row["cookies_enc"]) if row["cookies_enc"] else None
-    return db.secrets.decrypt(row["token_enc"]), cookies

@@ -107,10 +107,3 @@ async def delete(tx: Transaction, provider_id: str, *, cascade: bool) -> list[st
     await tx.execute("DELETE FROM providers WHERE id = ?", (provider_id,))
     return model_ids
 
-
-async def api_key(db: Database | Transaction, provider_id: str) -> str | None:
-    """The decrypted API key, for the code that calls the provider (never for clients)."""
-    row = await db.fetchone("SELECT api_key_enc FROM providers WHERE id = ?", (provider_id,))
-    if row is None or row["api_key_enc"] is None:
-        return None
-    return db.secrets.decrypt(row["api_key_enc"])
