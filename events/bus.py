@@ -51,14 +51,12 @@ class EventBus:
         self._emitter = emitter
         self._queue: asyncio.Queue[CommittedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.committed_seq = last_seq
         self.delivered_seq = last_seq
 
     def publish(self, events: Sequence[CommittedEvent]) -> None:
         """Queue committed events; never blocks (called under the write lock)."""
         for event in events:
             self._queue.put_nowait(event)
-            self.committed_seq = event.seq
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-broadcaster")

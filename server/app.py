@@ -7,6 +7,7 @@ waits out its shutdown timeout on open websockets.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,6 +58,8 @@ from storage import event_log
 from storage.database import Database
 from storage.records import LoggedEvent
 from storage.secrets import SecretBox
+
+log = logging.getLogger("modeldeck")
 
 ROUTE_TABLES = (
     routes_system.api,
@@ -118,6 +121,8 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = Database(settings.db, _secret_box(settings), event_retention=settings.event_retention)
     await db.open()
+    if db.migrations_applied:
+        log.info("database %s migrated: %s", settings.db, ", ".join(db.migrations_applied))
     try:
         if not settings.no_seed:
             await seed_once(db)
