@@ -31,10 +31,10 @@ from click.testing import CliRunner
 
 from server.cli import main
 from server.pull_pool import SHUTDOWN_MESSAGE
+from tests.children import ROOT, Child
 from tests.conftest import Running
 from tests.ollama_standin import OllamaStandin
 from tests.processes import ServerProcess
-from tests.test_interop_node import ROOT, Child
 
 TOKEN = "cli-secret"
 FAST = 6_400_000_000  # bytes/s: tinyllama in a few dozen progress lines

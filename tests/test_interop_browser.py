@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from server import routes_test_client
+from tests.children import NODE, ROOT, TEST_CLIENTS, TOKEN, Child, require_npm_packages
 from tests.conftest import Running
-from tests.test_interop_node import NODE, ROOT, TEST_CLIENTS, TOKEN, Child, require_npm_packages
 
 CHROMIUM = Path("/usr/bin/chromium")
 LIBRARY = TEST_CLIENTS / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
