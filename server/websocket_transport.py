@@ -26,7 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
+from engineio import exceptions as engineio_exceptions
+from engineio import packet as eio_packet
 from engineio.async_drivers.aiohttp import WebSocket
 
 log = logging.getLogger("modeldeck.socket")
@@ -105,14 +107,71 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
         self.environ = environ
         eio_socket = self.handler.__self__
         self.eio_sid: str = eio_socket.sid
-        _install_fast_poll(eio_socket)
         self.registry.by_eio_sid[self.eio_sid] = self
         try:
-            await self.handler(self)
+            if eio_socket.connected or not self.direct:
+                # An upgrade from long-polling (packets may still be queued for the
+                # poll), or deflate: engine.io's own handler, with the fast poll.
+                _install_fast_poll(eio_socket)
+                await self.handler(self)
+            else:
+                await self._serve(eio_socket)
         finally:
             if self.registry.by_eio_sid.get(self.eio_sid) is self:
                 del self.registry.by_eio_sid[self.eio_sid]
         return self._sock
+
+    async def _serve(self, eio_socket: Any) -> None:
+        """engine.io over a fresh websocket, without engine.io's writer and reader tasks.
+
+        Every packet engine.io or Socket.IO sends (the handshake, acks, replies, pings)
+        is written at once by ``_send_packet``, so no writer task and no queue are
+        needed; the reader awaits the websocket directly instead of through a task per
+        message. Two tasks and their coroutine chains less per connected client.
+        """
+        server = eio_socket.server
+        eio_socket.connected = eio_socket.upgraded = True
+        queue: asyncio.Queue[Any] = eio_socket.queue
+        while not queue.empty():  # the OPEN packet, queued before the transport existed
+            packet = queue.get_nowait()
+            queue.task_done()
+            if packet is not None:
+                await self._send_packet(eio_socket, packet)
+
+        async def send(packet: Any) -> None:
+            await self._send_packet(eio_socket, packet)
+
+        eio_socket.send = send
+        idle_limit = server.ping_interval + server.ping_timeout
+        try:
+            while True:
+                try:
+                    message = await self._sock.receive(timeout=idle_limit)
+                except TimeoutError:
+                    break  # no pong for a whole ping cycle: the client is gone
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    break  # close, closing, closed or error
+                if len(message.data) > server.max_http_buffer_size:
+                    break
+                try:
+                    await eio_socket.receive(eio_packet.Packet(encoded_packet=message.data))
+                except engineio_exceptions.UnknownPacketError:
+                    pass
+                except engineio_exceptions.SocketIsClosedError:
+                    break
+                except Exception:  # one bad packet must not end the connection silently
+                    log.exception("engine.io receive error on %s", self.eio_sid)
+        finally:
+            await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._sock.close(), timeout=1.0)
+            self.abort()
+
+    async def _send_packet(self, eio_socket: Any, packet: Any) -> None:
+        """What ``AsyncSocket.send`` does, minus the queue: check liveness, write now."""
+        if not await eio_socket.check_ping_timeout():
+            return
+        await self.send(packet.encode())
 
     async def send(self, message: str | bytes) -> None:
         """engine.io's writer calls this; it never waits for the client to read."""
