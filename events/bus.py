@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from events.names import topic_room
 
@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 
 class Broadcast(NamedTuple):
     event: str
-    data: dict[str, Any]
     room: str
     seq: int | None
+    payload_json: bytes  # the payload, already encoded (with its seq)
 
 
 class Emitter(Protocol):
@@ -41,7 +41,7 @@ class CommittedEvent(Protocol):
     @property
     def topic(self) -> str: ...
 
-    def payload(self) -> dict[str, Any]: ...
+    def payload_json(self) -> bytes: ...
 
 
 class EventBus:
@@ -68,7 +68,9 @@ class EventBus:
             events = [await self._queue.get()]
             while not self._queue.empty():
                 events.append(self._queue.get_nowait())
-            batch = [Broadcast(e.event, e.payload(), topic_room(e.topic), e.seq) for e in events]
+            batch = [
+                Broadcast(e.event, topic_room(e.topic), e.seq, e.payload_json()) for e in events
+            ]
             try:
                 counts = await self._emitter.emit_batch(batch)
                 for event, recipients in zip(events, counts, strict=True):

@@ -1,7 +1,7 @@
 """Payload schemas of every seq-carrying event (SPEC.md "Events").
 
 Payloads are built through these models so a field cannot be misspelt or forgotten;
-``seq`` is not a field here because the event log assigns it (``LoggedEvent.payload``).
+``seq`` is not a field here because the event log assigns it (``LoggedEvent.payload_json``).
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import socketio
 from engineio import packet as eio_packet
 
-from events import codec
 from server.websocket_transport import FrameText, QueueLimits, WebSocketRegistry
 
 log = logging.getLogger("modeldeck.socket")
@@ -36,10 +36,21 @@ class Outgoing:
     __slots__ = ("event", "packet", "seq", "size")
 
     def __init__(self, event: str, data: Any, seq: int | None = None) -> None:
+        self._set(event, orjson.dumps(data), seq)
+
+    @classmethod
+    def encoded(cls, event: str, payload_json: bytes, seq: int | None) -> Outgoing:
+        """From a payload already encoded (the event log's bytes): no JSON work at all."""
+        outgoing = cls.__new__(cls)
+        outgoing._set(event, payload_json, seq)
+        return outgoing
+
+    def _set(self, event: str, payload_json: bytes, seq: int | None) -> None:
         self.event = event
         self.seq = seq
         # engine.io MESSAGE ("4") carrying a Socket.IO EVENT ("2") on the default namespace.
-        text = FrameText("42" + codec.dumps([event, data]))
+        packet = b"42[" + orjson.dumps(event) + b"," + payload_json + b"]"
+        text = FrameText(packet.decode(), packet)
         self.packet = _PreEncoded(text)
         self.size = len(text.frame)
 

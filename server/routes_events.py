@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from aiohttp import web
 from pydantic import Field
 
@@ -28,5 +29,8 @@ class EventsQuery(Body):
 async def list_events(request: web.Request, query: EventsQuery) -> web.Response:
     events = await event_log.since(request.app[DATABASE], query.since, limit=query.limit)
     return json_response(
-        [{"seq": e.seq, "event": e.event, "data": e.payload()} for e in events]
+        [
+            {"seq": e.seq, "event": e.event, "data": orjson.Fragment(e.payload_json())}
+            for e in events
+        ]
     )

@@ -80,7 +80,9 @@ class SocketHub:
 
     async def emit_batch(self, batch: Sequence[Broadcast]) -> list[int]:
         items = [
-            (b.room, Outgoing(b.event, b.data, b.seq)) if self.room_size(b.room) else None
+            (b.room, Outgoing.encoded(b.event, b.payload_json, b.seq))
+            if self.room_size(b.room)
+            else None
             for b in batch
         ]
         return self.fanout.broadcast_batch(items)
@@ -131,7 +133,9 @@ class SocketHub:
                     self.resets_sent += 1
                 else:
                     for logged in missed:
-                        self.fanout.send(sid, Outgoing(logged.event, logged.payload(), logged.seq))
+                        self.fanout.send(
+                            sid, Outgoing.encoded(logged.event, logged.payload_json(), logged.seq)
+                        )
                     self.replays_served += 1
             if self._greeting is not None:
                 self.fanout.send(sid, await self._greeting_for(upper))

@@ -60,9 +60,10 @@ class FrameText(str):
     __slots__ = ("frame",)
     frame: bytes
 
-    def __new__(cls, text: str) -> FrameText:
+    def __new__(cls, text: str, encoded: bytes | None = None) -> FrameText:
+        """``encoded``, when given, is ``text`` already as UTF-8 (saves encoding again)."""
         self = super().__new__(cls, text)
-        self.frame = text_frame(text.encode())
+        self.frame = text_frame(encoded if encoded is not None else text.encode())
         return self
 
 

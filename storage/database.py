@@ -62,7 +62,7 @@ class Transaction:
         )
         seq = cursor.lastrowid
         assert seq is not None
-        logged = LoggedEvent(seq=seq, event=event, topic=topic, data=data)
+        logged = LoggedEvent(seq=seq, event=event, topic=topic, body=body)
         self.events.append(logged)
         return logged
 

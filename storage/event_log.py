@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-import orjson
-
 from storage.database import Database
 from storage.records import LoggedEvent
 
@@ -44,6 +42,6 @@ async def since(
         [*params, limit],
     )
     return [
-        LoggedEvent(seq=r["seq"], event=r["event"], topic=r["topic"], data=orjson.loads(r["data"]))
+        LoggedEvent(seq=r["seq"], event=r["event"], topic=r["topic"], body=bytes(r["data"]))
         for r in rows
     ]

@@ -34,7 +34,8 @@ class Record:
         keys = type(self)._keys
         if not keys:
             keys = type(self)._keys = tuple(
-                (f.name, to_camel(f.name)) for f in fields(self)  # type: ignore[arg-type]
+                (f.name, to_camel(f.name))
+                for f in fields(self)  # type: ignore[arg-type]
             )
         return {key: getattr(self, name) for name, key in keys}
 
@@ -105,12 +106,19 @@ class CredentialRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
-    """One row of the event log: ``data`` is the payload without its ``seq``."""
+    """One row of the event log: ``body`` is the payload's JSON as stored, without ``seq``.
+
+    The payload is encoded once, in the write's transaction; broadcasts, catch-ups and
+    ``/api/events`` splice ``seq`` into those bytes instead of parsing and re-encoding.
+    """
 
     seq: int
     event: str
     topic: str
-    data: dict[str, Any]
+    body: bytes
 
-    def payload(self) -> dict[str, Any]:
-        return {**self.data, "seq": self.seq}
+    def payload_json(self) -> bytes:
+        """The payload as sent: ``body`` with ``"seq"`` added as its last key."""
+        if self.body == b"{}":
+            return b'{"seq":%d}' % self.seq
+        return self.body[:-1] + b',"seq":%d}' % self.seq
