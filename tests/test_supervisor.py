@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from server.supervisor_os import port_answers
 from tests.clients import EventRecorder
 from tests.conftest import Running, ServerFactory
 from tests.openai_standin import OpenAIStandin, free_port
+from tests.processes import ServerProcess
 
 #: A small HTTP server that is its own process (no shell), like a real proxy.
 HTTP_SERVER = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
@@ -342,26 +343,31 @@ def test_a_bad_config_is_refused_naming_the_field(tmp_path: Path) -> None:
 # -- a real `modeldeck serve` process --------------------------------------------------
 
 
+ServeFactory = Callable[[], Awaitable[ServerProcess]]
+
+
 @pytest.fixture
-async def serve_process(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """``python -m server serve`` with its router and a forking proxy, started at launch."""
-    (tmp_path / "proxies.toml").write_text(
+async def serve(tmp_path: Path) -> AsyncIterator[ServeFactory]:
+    """Start ``python -m server serve`` (the same db and proxies each time) with its router
+    and a forking proxy started at launch; every process started is killed after."""
+    config = tmp_path / "proxies.toml"
+    config.write_text(
         f"[processes.forky]\ncommand = {json.dumps(FORKING_SERVER)}\nport = {free_port()}\n"
     )
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "serve", "--port", str(port),
-        "--db", str(tmp_path / "deck.db"), "--router-port", str(free_port()),
-        "--proxy-config", str(tmp_path / "proxies.toml"), "--proxy-autostart",
-        "--log-level", "WARNING",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
+    started: list[ServerProcess] = []
+
+    async def start() -> ServerProcess:
+        server = ServerProcess(
+            tmp_path / "deck.db", "--router-port", str(free_port()),
+            "--proxy-config", str(config), "--proxy-autostart",
+        )  # fmt: skip
+        started.append(server)
+        await server.start()
+        return server
+
+    yield start
+    for server in started:
+        await server.kill()
 
 
 async def running_status(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
@@ -380,10 +386,10 @@ async def running_status(session: aiohttp.ClientSession, url: str) -> dict[str, 
     return body
 
 
-async def test_server_shutdown_leaves_no_process_behind(
-    serve_process: tuple[asyncio.subprocess.Process, str], connect: Any
-) -> None:
-    proc, url = serve_process
+async def test_server_shutdown_leaves_no_process_behind(serve: ServeFactory, connect: Any) -> None:
+    server = await serve()
+    proc, url = server.proc, server.url
+    assert proc is not None
     async with aiohttp.ClientSession() as session:
         body = await running_status(session, url)
         async with session.get(f"{url}/api/proxy/logs/forky") as response:
@@ -403,33 +409,21 @@ async def test_server_shutdown_leaves_no_process_behind(
 
 
 async def test_after_a_kill_9_the_router_exits_and_the_next_start_ends_leftovers(
-    serve_process: tuple[asyncio.subprocess.Process, str], tmp_path: Path
+    serve: ServeFactory,
 ) -> None:
-    proc, url = serve_process
+    first = await serve()
     async with aiohttp.ClientSession() as session:
-        body = await running_status(session, url)
+        body = await running_status(session, first.url)
     router, forky = body["providerRouter"]["pid"], body["forky"]["pid"]
-    proc.kill()  # SIGKILL: the server's shutdown code never runs
-    await proc.wait()
+    await first.kill()  # SIGKILL: the server's shutdown code never runs
     await wait_gone(router, timeout=5)  # the built-in router noticed its parent was gone
     assert alive(forky)  # a third-party command lives on in its own session, on its port
-
-    port = free_port()
-    again = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "serve", "--port", str(port),
-        "--db", str(tmp_path / "deck.db"), "--router-port", str(free_port()),
-        "--proxy-config", str(tmp_path / "proxies.toml"), "--proxy-autostart",
-        "--log-level", "WARNING",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
     try:
+        again = await serve()
         async with aiohttp.ClientSession() as session:
-            body = await running_status(session, f"http://127.0.0.1:{port}")
+            body = await running_status(session, again.url)
         await wait_gone(forky, timeout=2)  # the new server ended the leftover first
         assert body["forky"]["pid"] != forky
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(forky, signal.SIGKILL)
-        again.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(10):
-            await again.wait()
