@@ -33,26 +33,19 @@ NAMESPACE = "/"
 class Outgoing:
     """One event, encoded once as a Socket.IO packet, an engine.io packet and a frame."""
 
-    __slots__ = ("event", "packet", "seq", "size")
+    __slots__ = ("packet", "seq")
 
-    def __init__(self, event: str, data: Any, seq: int | None = None) -> None:
-        self._set(event, orjson.dumps(data), seq)
-
-    @classmethod
-    def encoded(cls, event: str, payload_json: bytes, seq: int | None) -> Outgoing:
-        """From a payload already encoded (the event log's bytes): no JSON work at all."""
-        outgoing = cls.__new__(cls)
-        outgoing._set(event, payload_json, seq)
-        return outgoing
-
-    def _set(self, event: str, payload_json: bytes, seq: int | None) -> None:
-        self.event = event
+    def __init__(self, event: str, payload_json: bytes, seq: int | None = None) -> None:
+        """``payload_json`` is the payload already encoded (e.g. the event log's bytes)."""
         self.seq = seq
         # engine.io MESSAGE ("4") carrying a Socket.IO EVENT ("2") on the default namespace.
         packet = b"42[" + orjson.dumps(event) + b"," + payload_json + b"]"
-        text = FrameText(packet.decode(), packet)
-        self.packet = _PreEncoded(text)
-        self.size = len(text.frame)
+        self.packet = _PreEncoded(FrameText(packet.decode(), packet))
+
+    @classmethod
+    def of(cls, event: str, data: Any, seq: int | None = None) -> Outgoing:
+        """From a payload not yet encoded."""
+        return cls(event, orjson.dumps(data), seq)
 
 
 class _PreEncoded(eio_packet.Packet):  # type: ignore[misc]

@@ -80,9 +80,7 @@ class SocketHub:
 
     async def emit_batch(self, batch: Sequence[Broadcast]) -> list[int]:
         items = [
-            (b.room, Outgoing.encoded(b.event, b.payload_json, b.seq))
-            if self.room_size(b.room)
-            else None
+            (b.room, Outgoing(b.event, b.payload_json, b.seq)) if self.room_size(b.room) else None
             for b in batch
         ]
         return self.fanout.broadcast_batch(items)
@@ -91,7 +89,7 @@ class SocketHub:
         """Encode once and deliver to every member of ``room``; returns the recipients."""
         if not self.room_size(room):
             return 0
-        return self.fanout.broadcast(room, Outgoing(event, data, seq))
+        return self.fanout.broadcast(room, Outgoing.of(event, data, seq))
 
     def room_size(self, room: str | None) -> int:
         return len(self.sio.manager.rooms.get(NAMESPACE, {}).get(room, {}))
@@ -129,12 +127,12 @@ class SocketHub:
             if last_seq is not None and self._missed is not None:
                 missed = await self._missed(last_seq, upper, self.topics_of(sid))
                 if isinstance(missed, Reset):
-                    self.fanout.send(sid, Outgoing(Event.EVENTS_RESET, missed.payload()))
+                    self.fanout.send(sid, Outgoing.of(Event.EVENTS_RESET, missed.payload()))
                     self.resets_sent += 1
                 else:
                     for logged in missed:
                         self.fanout.send(
-                            sid, Outgoing.encoded(logged.event, logged.payload_json(), logged.seq)
+                            sid, Outgoing(logged.event, logged.payload_json(), logged.seq)
                         )
                     self.replays_served += 1
             if self._greeting is not None:
@@ -154,7 +152,7 @@ class SocketHub:
             return cached[2]
         assert self._greeting is not None
         status = await self._greeting()
-        outgoing = Outgoing(Event.PROXY_STATUS, status | {"seq": upper}, upper)
+        outgoing = Outgoing.of(Event.PROXY_STATUS, status | {"seq": upper}, upper)
         self._greeting_cache = (upper, now, outgoing)
         return outgoing
 
