@@ -66,7 +66,8 @@ async def test_socket_cors_uses_the_same_setting(start_server, http) -> None:
         assert resp.status == 200
         assert resp.headers["Access-Control-Allow-Origin"] == "http://dash.test"
     async with http.get(url, headers={"Origin": "http://evil.test"}) as resp:
-        assert resp.status == 400
+        assert resp.status == 403
+        assert (await resp.json())["error"]["code"] == "origin_not_allowed"
         assert "Access-Control-Allow-Origin" not in resp.headers
 
 
