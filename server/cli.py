@@ -35,7 +35,10 @@ def load_settings(**given: Any) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise click.UsageError(f"invalid setting {field}: {err['msg']}") from exc
+        message = f"invalid setting {field}: {err['msg']}"
+        if field == "secret_key":  # only ever from the environment: no usage text
+            raise click.ClickException(message) from None
+        raise click.UsageError(message) from exc
 
 
 @click.group(invoke_without_command=True)
