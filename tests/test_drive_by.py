@@ -52,9 +52,13 @@ async () => {
     { id: 'planted', name: 'Planted', sdkId: 'planted', baseUrl: `${attacker}/v1` }));
   await attempt('plantCredentials', () => blind(`${server}/api/credentials/planted`,
     { token: 'planted-token' }));
-  await attempt('disableVictim', () => blind(`${server}/api/providers/victim/disable`));
-  await attempt('routerCompletion', () => blind(`${router}/v1/chat/completions`,
-    { model, messages: [{ role: 'user', content: 'hi' }] }));
+  // The router re-reads the registry within a fraction of a second of a write: a real
+  // attacker simply keeps trying for a while.
+  for (let i = 0; i < 10; i += 1) {
+    await attempt('routerCompletion', () => blind(`${router}/v1/chat/completions`,
+      { model, messages: [{ role: 'user', content: 'hi' }] }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   const socket = (transports) => new Promise((resolve) => {
     const s = io(server, { transports, reconnection: false, timeout: 5000 });
     s.on('connect', () => { resolve('connected'); s.close(); });
@@ -68,9 +72,7 @@ async () => {
     ws.onopen = () => { resolve('open'); ws.close(); };
     ws.onerror = () => resolve('error');
   });
-  // The blind router call again, in case a PATCH above did get through.
-  await attempt('routerCompletionAgain', () => blind(`${router}/v1/chat/completions`,
-    { model, messages: [{ role: 'user', content: 'hi' }] }));
+  await attempt('disableVictim', () => blind(`${server}/api/providers/victim/disable`));
   return out;
 }
 """
@@ -146,6 +148,9 @@ async def test_a_page_from_another_origin_cannot_read_write_or_steal_a_key(
             status, reply = await deck.api.post(path, body)
             assert status == 201, reply
         router_url = await start_router()
+        async with deck.api.session.get(router_url + "/v1/models") as resp:
+            routed = [m["id"] for m in (await resp.json())["data"]]
+        assert routed == ["victim-chat"]  # the route the attack goes for exists
         page = await attacker.start()
         await browser.do("open", url=page + "/")
         args = {"server": deck.url, "router": router_url, "attacker": page, "model": "victim-chat"}
