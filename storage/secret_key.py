@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from cryptography.fernet import Fernet
 from storage.database import Database
 from storage.errors import StorageError
 from storage.secrets import SecretBox
+
+log = logging.getLogger(__name__)
 
 FINGERPRINT_LABEL = b"modeldeck secret-key fingerprint v1"
 META_KEY = "secret_key_fingerprint"
@@ -132,9 +135,13 @@ async def record_fingerprint(db: Database, mark: str) -> None:
     row = await db.fetchone("SELECT value FROM meta WHERE key = ?", (META_KEY,))
     if row is not None and row["value"] == mark:
         return
-    async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (META_KEY, mark),
-        )
+    try:
+        async with db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (META_KEY, mark),
+            )
+    except (sqlite3.Error, StorageError) as exc:
+        # A read-only or full database still serves reads; the next start records it.
+        log.warning("could not record the secret key's fingerprint in %s: %s", db.path, exc)

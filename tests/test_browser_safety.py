@@ -4,15 +4,18 @@ the baseUrl rules and the name rules. The same attack from a real page is in
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from server.router.app import create_router_app
 from server.settings import Settings
+from server.upstreams import UpstreamResolver
 from tests.conftest import Running
 
 KEY = "sk-victim-0123456789abcdef"
@@ -220,6 +223,39 @@ async def test_loopback_upstreams_work_and_the_operator_may_allow_link_local(
         "/api/providers", {"name": "Q", "sdkId": "q", "baseUrl": "http://169.254.169.254/?a"}
     )
     assert status == 422  # a query string stays refused
+
+
+class FixedDns(AbstractResolver):
+    """Answers from a table: the test cannot make real DNS names point at 169.254.x."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=ip, port=port, family=socket.AF_INET, proto=0,
+                          flags=socket.AI_NUMERICHOST)
+            for ip in self.table[host]
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_names_resolving_to_metadata_addresses_are_not_connected(start_server) -> None:
+    server: Running = await start_server(allowed_hosts=["provider.test", "mixed.test"])
+    port = server.server.port
+    dns = FixedDns({"provider.test": ["127.0.0.1"], "metadata.test": ["169.254.169.254"],
+                    "mixed.test": ["169.254.169.254", "127.0.0.1"]})  # fmt: skip
+    connector = aiohttp.TCPConnector(resolver=UpstreamResolver(dns), ttl_dns_cache=None)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for name in ("provider.test", "mixed.test"):
+            async with session.get(f"http://{name}:{port}/health") as resp:
+                assert resp.status == 200, name
+        with pytest.raises(aiohttp.ClientConnectorError, match="link-local or cloud-metadata"):
+            await session.get(f"http://metadata.test:{port}/health")
 
 
 # -- names -----------------------------------------------------------------------------

@@ -190,7 +190,10 @@ def forward_handler(path: str) -> Handler:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     view = RegistryView(settings.db, _secret_box(settings))
-    forwarder = Forwarder(read_timeout=settings.router_timeout)
+    forwarder = Forwarder(
+        read_timeout=settings.router_timeout,
+        allow_link_local=settings.allow_link_local_upstreams,
+    )
     await view.open()
     await forwarder.open()
     app[VIEW], app[FORWARDER] = view, forwarder
