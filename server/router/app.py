@@ -26,7 +26,7 @@ from aiohttp.typedefs import Handler
 from server.router.forwarding import Forwarder, openai_error
 from server.router.registry_view import RegistryView, Route
 from server.settings import Settings
-from server.supervisor_config import PARENT_PID_ENV
+from server.supervisor.config import PARENT_PID_ENV
 from storage.secrets import SecretBox
 
 PARENT_CHECK_SECONDS = 1.0
