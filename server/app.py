@@ -15,20 +15,18 @@ from typing import Any
 from aiohttp import web
 
 from events.bus import EventBus
-from server import (
-    routes_credentials,
-    routes_events,
-    routes_models,
-    routes_ollama,
-    routes_providers,
-    routes_proxy,
-    routes_registry,
-    routes_system,
-    routes_test_client,
-)
 from server.browser_guard import BrowserGuard, setup_cors
-from server.catch_up import missed_events
-from server.http_api import RouteSpec
+from server.http.api import RouteSpec
+from server.http.middlewares import request_pipeline
+from server.http.routes import credentials as routes_credentials
+from server.http.routes import events as routes_events
+from server.http.routes import models as routes_models
+from server.http.routes import ollama as routes_ollama
+from server.http.routes import providers as routes_providers
+from server.http.routes import proxy as routes_proxy
+from server.http.routes import registry as routes_registry
+from server.http.routes import system as routes_system
+from server.http.routes import test_client as routes_test_client
 from server.keys import (
     BUS,
     DATABASE,
@@ -44,17 +42,17 @@ from server.keys import (
     SUPERVISOR,
 )
 from server.metrics import Metrics
-from server.middlewares import request_pipeline
-from server.ollama_service import ollama_context
-from server.pull_pool import pull_pool_context
-from server.registry_cache import RegistryCache
-from server.registry_service import RegistryService
-from server.seeding import seed_once
+from server.ollama.pool import pull_pool_context
+from server.ollama.service import ollama_context
+from server.realtime.catch_up import missed_events
+from server.realtime.hub import SocketHub
+from server.realtime.requests import register_socket_requests
+from server.registry.cache import RegistryCache
+from server.registry.seeding import seed_once
+from server.registry.service import RegistryService
+from server.registry.status import current_proxy_status
 from server.settings import Settings
-from server.socket_hub import SocketHub
-from server.socket_requests import register_socket_requests
-from server.status import current_proxy_status
-from server.supervisor import Supervisor, supervisor_context
+from server.supervisor.service import Supervisor, supervisor_context
 from storage import event_log
 from storage.database import Database
 from storage.records import LoggedEvent

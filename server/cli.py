@@ -12,7 +12,7 @@ import click
 from aiohttp import web
 from pydantic import ValidationError
 
-from server.admin_cli import register_admin_commands
+from server.admin.cli import register_admin_commands
 from server.settings import Settings
 from storage.secret_key import SecretKeyError
 

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from server.ollama_client import (
+from server.ollama.client import (
     InvalidModelName,
     OllamaError,
     OllamaNotFound,

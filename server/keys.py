@@ -13,16 +13,16 @@ if TYPE_CHECKING:  # the keys name their types as strings: no import cycles at r
 
     from events.bus import EventBus  # noqa: F401
     from server.browser_guard import BrowserGuard  # noqa: F401
-    from server.http_api import RouteSpec  # noqa: F401
+    from server.http.api import RouteSpec  # noqa: F401
     from server.metrics import Metrics  # noqa: F401
-    from server.ollama_service import OllamaService  # noqa: F401
-    from server.proxy_state import ProxyState  # noqa: F401
-    from server.pull_pool import PullPool  # noqa: F401
-    from server.registry_cache import RegistryCache  # noqa: F401
-    from server.registry_service import RegistryService  # noqa: F401
+    from server.ollama.pool import PullPool  # noqa: F401
+    from server.ollama.service import OllamaService  # noqa: F401
+    from server.realtime.hub import SocketHub  # noqa: F401
+    from server.registry.cache import RegistryCache  # noqa: F401
+    from server.registry.proxy_state import ProxyState  # noqa: F401
+    from server.registry.service import RegistryService  # noqa: F401
     from server.settings import Settings  # noqa: F401
-    from server.socket_hub import SocketHub  # noqa: F401
-    from server.supervisor import Supervisor  # noqa: F401
+    from server.supervisor.service import Supervisor  # noqa: F401
     from storage.database import Database  # noqa: F401
 
 SETTINGS = web.AppKey["Settings"]("settings")

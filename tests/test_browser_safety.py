@@ -13,9 +13,9 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
+from server.registry.upstreams import UpstreamResolver
 from server.router.app import create_router_app
 from server.settings import Settings
-from server.upstreams import UpstreamResolver
 from tests.conftest import Running
 
 KEY = "sk-victim-0123456789abcdef"

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.ollama_client import DROPPED_MESSAGE
-from server.pull_pool import RESTART_MESSAGE, SHUTDOWN_MESSAGE
+from server.ollama.client import DROPPED_MESSAGE
+from server.ollama.pool import RESTART_MESSAGE, SHUTDOWN_MESSAGE
 from tests.clients import EventRecorder
 from tests.conftest import Running
 from tests.ollama_standin import MANIFEST_NOT_FOUND, OllamaStandin

@@ -25,11 +25,11 @@ from aiohttp.typedefs import Handler
 
 from server.browser_guard import BrowserGuard, setup_cors
 from server.errors import ServiceError
+from server.registry.upstreams import upstream_refusal
 from server.router.forwarding import Forwarder, openai_error
 from server.router.registry_view import RegistryView, Route
 from server.settings import Settings
-from server.supervisor_config import PARENT_PID_ENV
-from server.upstreams import upstream_refusal
+from server.supervisor.config import PARENT_PID_ENV
 from storage.secrets import SecretBox
 
 PARENT_CHECK_SECONDS = 1.0

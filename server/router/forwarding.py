@@ -17,8 +17,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from server.registry.upstreams import UpstreamResolver
 from server.router.registry_view import Route
-from server.upstreams import UpstreamResolver
 
 log = logging.getLogger("modeldeck.router")
 

@@ -1,0 +1,1 @@
+"""Live delivery over Socket.IO: hub, websocket transport, fan-out, catch-up, socket requests."""
