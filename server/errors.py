@@ -11,7 +11,7 @@
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── Unavailable                  unavailable     503
 
-Storage errors (``storage.errors``) and Ollama errors (``server.ollama_client``) are
+Storage errors (``storage.errors``) and Ollama errors (``server.ollama.client``) are
 translated here too, so routes and socket handlers never build error bodies themselves:
 Ollama unreachable -> 503, no such model -> 404, an invalid name -> 422 naming ``model``,
 any other Ollama error -> 400 (Ollama refused the request) or 503 (Ollama failed).

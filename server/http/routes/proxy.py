@@ -1,6 +1,6 @@
 """REST: start and stop the supervised proxy processes, and read their output.
 
-``GET /api/proxy/status`` lives with the other status routes (``routes_system``).
+``GET /api/proxy/status`` lives with the other status routes (``routes.system``).
 Start and stop answer with that same payload once the processes have settled: start
 returns when each chosen process answers on its port or has failed (503 naming the
 failure, with the process's last output), so a script can rely on the status code.
