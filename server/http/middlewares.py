@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.auth import token_matches
 from server.errors import (
     MethodNotAllowed,
     NotFoundError,
@@ -81,8 +81,3 @@ def check_token(request: web.Request) -> None:
         and not token_matches(request.headers.get("Authorization", ""), token.get_secret_value())
     ):
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
-
-
-def token_matches(header: str, token: str) -> bool:
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)

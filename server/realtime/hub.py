@@ -21,7 +21,7 @@ import socketio
 from events import codec
 from events.bus import Broadcast
 from events.names import ALL_TOPICS, Event, topic_room
-from server.http.middlewares import token_matches
+from server.auth import token_matches
 from server.realtime.catch_up import Reset, parse_last_seq
 from server.realtime.fanout import NAMESPACE, Fanout, Outgoing
 from server.realtime.transport import QueueLimits, WebSocketRegistry, websocket_class
