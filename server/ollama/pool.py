@@ -29,13 +29,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
-
 from server.errors import ConflictError, NotFoundError, Unavailable
-from server.keys import DATABASE, HUB, OLLAMA, PULLS, SETTINGS
 from server.ollama.client import OllamaError, normalize_model_name
 from server.ollama.jobs import PullJob, PullStatus
 from server.ollama.progress import COMPLETE, ERROR, ProgressFanout, pull_key
@@ -337,24 +333,3 @@ class PullPool:
         fanout = self._fanouts.get(job.id)
         if fanout is not None:
             fanout.changed(status_changed=status_changed)
-
-
-async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
-    """The pool, after storage and the Ollama client; closed before either goes away.
-
-    Start-up fails the jobs a previous process left active; shutdown cancels running
-    pulls within ``shutdown_timeout``, so workers stop before the database closes.
-    """
-    from server.realtime.pull_requests import register_pull_handlers
-
-    settings = app[SETTINGS]
-    pool = PullPool(
-        db=app[DATABASE], service=app[OLLAMA], hub=app[HUB], workers=settings.pull_workers
-    )
-    await pool.start()
-    app[PULLS] = pool
-    register_pull_handlers(app[HUB], pool)
-    try:
-        yield
-    finally:
-        await pool.close(timeout=settings.shutdown_timeout)
