@@ -4,9 +4,9 @@
     ├── BadRequest                   bad_request     400
     │   └── ValidationFailed         validation_error 422
     ├── Unauthorized                 unauthorized    401
-    ├── NotFoundError                not_found       404
+    ├── ResourceNotFound             not_found       404
     ├── MethodNotAllowed             method_not_allowed 405
-    ├── ConflictError                conflict        409
+    ├── ResourceConflict             conflict        409
     ├── PayloadTooLarge              payload_too_large 413
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── Unavailable                  unavailable     503
@@ -66,7 +66,7 @@ class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
 
-class NotFoundError(ServiceError):
+class ResourceNotFound(ServiceError):
     status, code = 404, "not_found"
 
 
@@ -74,7 +74,7 @@ class MethodNotAllowed(ServiceError):
     status, code = 405, "method_not_allowed"
 
 
-class ConflictError(ServiceError):
+class ResourceConflict(ServiceError):
     status, code = 409, "conflict"
 
 
@@ -119,9 +119,9 @@ def to_service_error(exc: Exception) -> ServiceError:
     if isinstance(exc, StorageError):
         details = {"field": exc.field} if exc.field else None
         if isinstance(exc, NotFound):
-            return NotFoundError(exc.message, details=details)
+            return ResourceNotFound(exc.message, details=details)
         if isinstance(exc, Conflict):
-            return ConflictError(exc.message, details=details)
+            return ResourceConflict(exc.message, details=details)
         return ServiceError(exc.message)
     return ServiceError("internal error")
 
@@ -134,7 +134,7 @@ def _from_ollama_error(exc: OllamaError) -> ServiceError:
     if isinstance(exc, OllamaUnavailable):
         return Unavailable(f"Ollama is unavailable: {exc.message}", details=ollama)
     if isinstance(exc, OllamaNotFound):
-        return NotFoundError(exc.message[:1].upper() + exc.message[1:], details=ollama)
+        return ResourceNotFound(exc.message[:1].upper() + exc.message[1:], details=ollama)
     if isinstance(exc, OllamaRequestError) and 400 <= exc.status < 500:
         return BadRequest(f"Ollama refused the request: {exc.message}", details=ollama)
     return Unavailable(f"Ollama failed: {exc.message}", details=ollama)

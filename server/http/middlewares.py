@@ -11,8 +11,8 @@ from aiohttp.typedefs import Handler
 from server.auth import token_matches
 from server.errors import (
     MethodNotAllowed,
-    NotFoundError,
     PayloadTooLarge,
+    ResourceNotFound,
     ServiceError,
     Unauthorized,
     to_service_error,
@@ -62,7 +62,7 @@ async def request_pipeline(request: web.Request, handler: Handler) -> web.Stream
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     """aiohttp's own 404/405/413 as our JSON errors; anything else passes unchanged."""
     if exc.status == 404 and not request.path.startswith("/socket.io"):
-        return error_response(NotFoundError(f"No route for {request.method} {request.path}"))
+        return error_response(ResourceNotFound(f"No route for {request.method} {request.path}"))
     if exc.status == 405:
         return error_response(
             MethodNotAllowed(f"Method {request.method} not allowed on {request.path}")

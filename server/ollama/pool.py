@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.errors import ConflictError, NotFoundError, Unavailable
+from server.errors import ResourceConflict, ResourceNotFound, Unavailable
 from server.ollama.client import OllamaError, normalize_model_name
 from server.ollama.jobs import PullJob, PullStatus
 from server.ollama.progress import COMPLETE, ERROR, ProgressFanout, pull_key
@@ -140,7 +140,7 @@ class PullPool:
             return record.job
         row = await pull_jobs.get(self.db, job_id)
         if row is None:
-            raise NotFoundError(f"Pull job '{job_id}' not found", details={"field": "id"})
+            raise ResourceNotFound(f"Pull job '{job_id}' not found", details={"field": "id"})
         return PullJob.from_row(row)
 
     async def latest(self, model: str) -> PullJob | None:
@@ -225,7 +225,7 @@ class PullPool:
             await record.finished.wait()
         if job.status is PullStatus.CANCELLED and task is not None:
             return job
-        raise ConflictError(
+        raise ResourceConflict(
             f"Pull job '{job_id}' already {job.status.value}; nothing to cancel",
             details={"field": "id", "status": job.status.value},
         )

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic.alias_generators import to_camel
 
 from events.payloads import OllamaUpdated
-from server.errors import NotFoundError, ValidationFailed
+from server.errors import ResourceNotFound, ValidationFailed
 from server.ollama.catalog import catalog_view
 from server.ollama.client import (
     OllamaClient,
@@ -192,7 +192,7 @@ class OllamaService:
             if estimate is None:
                 if isinstance(exc, OllamaUnavailable):
                     raise
-                raise NotFoundError(
+                raise ResourceNotFound(
                     f"Model '{model}' is neither installed nor in the catalog",
                     details={"field": "name"},
                 ) from exc

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from server.errors import NotFoundError
+from server.errors import ResourceNotFound
 from server.registry.proxy_state import ProxySnapshot
 from server.settings import Settings
 from server.supervisor.config import ProcessSpec, load_process_specs
@@ -83,7 +83,7 @@ class Supervisor:
             return self.processes[name]
         except KeyError:
             known = ", ".join(self.processes) or "none"
-            raise NotFoundError(
+            raise ResourceNotFound(
                 f"Proxy process '{name}' not found (configured: {known})",
                 details={"field": "name"},
             ) from None
