@@ -1,79 +1,31 @@
-"""``create_app(settings)``: the one place the application is wired together.
+"""``create_app(settings)``: the application, its routes and the order of its resources.
 
-Cleanup contexts run in dependency order (storage, then what uses it), so shutdown
-runs in reverse; sockets are closed first, in ``on_shutdown``, so that aiohttp never
-waits out its shutdown timeout on open websockets.
+The resources themselves are built in ``server.contexts``. Cleanup contexts run in
+dependency order (storage, then what uses it), so shutdown runs in reverse; sockets are
+closed first, in ``on_shutdown``, so that aiohttp never waits out its shutdown timeout
+on open websockets.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
-from events.bus import EventBus
 from server.browser_guard import BrowserGuard, setup_cors
+from server.contexts import CLEANUP_CONTEXTS, close_sockets
 from server.http.api import RouteSpec
 from server.http.middlewares import request_pipeline
-from server.http.routes import credentials as routes_credentials
-from server.http.routes import events as routes_events
-from server.http.routes import models as routes_models
-from server.http.routes import ollama as routes_ollama
-from server.http.routes import providers as routes_providers
-from server.http.routes import proxy as routes_proxy
-from server.http.routes import registry as routes_registry
-from server.http.routes import system as routes_system
-from server.http.routes import test_client as routes_test_client
-from server.keys import (
-    BUS,
-    DATABASE,
-    GUARD,
-    HUB,
-    METRICS,
-    PROXY,
-    REGISTRY,
-    REGISTRY_CACHE,
-    ROUTE_SPECS,
-    SETTINGS,
-    STARTED_AT,
-    SUPERVISOR,
-)
+from server.http.routes import ROUTE_TABLES
+from server.keys import GUARD, HUB, METRICS, PROXY, ROUTE_SPECS, SETTINGS, STARTED_AT, SUPERVISOR
 from server.metrics import Metrics
-from server.ollama.pool import pull_pool_context
-from server.ollama.service import ollama_context
-from server.realtime.catch_up import missed_events
 from server.realtime.hub import SocketHub
-from server.realtime.requests import register_socket_requests
-from server.registry.cache import RegistryCache
-from server.registry.seeding import seed_once
-from server.registry.service import RegistryService
-from server.registry.status import current_proxy_status
 from server.settings import Settings
-from server.supervisor.service import Supervisor, supervisor_context
-from storage import event_log
-from storage.database import Database
-from storage.records import LoggedEvent
-from storage.secret_key import load_secret_key, record_fingerprint
-
-log = logging.getLogger("modeldeck")
-
-ROUTE_TABLES = (
-    routes_system.api,
-    routes_providers.api,
-    routes_models.api,
-    routes_credentials.api,
-    routes_registry.api,
-    routes_proxy.api,
-    routes_events.api,
-    routes_ollama.api,
-    routes_test_client.api,
-)
+from server.supervisor.service import Supervisor
 
 
 def create_app(settings: Settings) -> web.Application:
+    """The whole server; raises ``ValueError`` at once on a bad proxy config."""
     app = web.Application(middlewares=[request_pipeline], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[GUARD] = BrowserGuard(settings)
@@ -93,62 +45,6 @@ def create_app(settings: Settings) -> web.Application:
     # REST routes only: socket.io answers its own preflights (same origins).
     setup_cors(app, settings.cors_origins, routes)
 
-    app.cleanup_ctx.append(storage_context)
-    app.cleanup_ctx.append(ollama_context)
-    app.cleanup_ctx.append(pull_pool_context)
-    app.cleanup_ctx.append(supervisor_context)
+    app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     app.on_shutdown.append(close_sockets)
     return app
-
-
-async def storage_context(app: web.Application) -> AsyncIterator[None]:
-    """Database, registry service, read cache and event bus, in that order."""
-    settings = app[SETTINGS]
-    given = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
-    key = load_secret_key(settings.db, settings.key_file, given)
-    if key.created is not None:
-        log.warning(
-            "generated the secret key %s: it encrypts stored API keys and credentials; "
-            "back it up with the database: losing it loses every stored secret", key.created
-        )
-    db = Database(settings.db, key.box, event_retention=settings.event_retention)
-    await db.open()
-    if db.migrations_applied:
-        log.info("database %s migrated: %s", settings.db, ", ".join(db.migrations_applied))
-    try:
-        await record_fingerprint(db, key.fingerprint)
-        if not settings.no_seed:
-            await seed_once(db)
-        cache = RegistryCache(db)
-        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db))
-
-        def on_commit(events: list[LoggedEvent]) -> None:
-            cache.invalidate()
-            bus.publish(events)
-
-        db.on_commit = on_commit  # type: ignore[assignment]
-        bus.start()
-
-        async def greeting() -> dict[str, Any]:
-            return await current_proxy_status(app)
-
-        async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
-            return await missed_events(db, last_seq, upper, topics)
-
-        app[HUB].bind(greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq)
-        app[DATABASE] = db
-        app[BUS] = bus
-        app[REGISTRY_CACHE] = cache
-        registry = RegistryService(
-            db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams
-        )
-        app[REGISTRY] = registry
-        register_socket_requests(app[HUB], registry)
-        yield
-        await bus.stop(timeout=settings.shutdown_timeout)
-    finally:
-        await db.close()
-
-
-async def close_sockets(app: web.Application) -> None:
-    await app[HUB].close(timeout=app[SETTINGS].shutdown_timeout)

@@ -7,14 +7,14 @@
     ├── Forbidden                    forbidden       403
     │   ├── HostNotAllowed           host_not_allowed 403
     │   └── OriginNotAllowed         origin_not_allowed 403
-    ├── NotFoundError                not_found       404
+    ├── ResourceNotFound             not_found       404
     ├── MethodNotAllowed             method_not_allowed 405
-    ├── ConflictError                conflict        409
+    ├── ResourceConflict             conflict        409
     ├── PayloadTooLarge              payload_too_large 413
     ├── UnsupportedMediaType         unsupported_media_type 415
     └── Unavailable                  unavailable     503
 
-Storage errors (``storage.errors``) and Ollama errors (``server.ollama_client``) are
+Storage errors (``storage.errors``) and Ollama errors (``server.ollama.client``) are
 translated here too, so routes and socket handlers never build error bodies themselves:
 Ollama unreachable -> 503, no such model -> 404, an invalid name -> 422 naming ``model``,
 any other Ollama error -> 400 (Ollama refused the request) or 503 (Ollama failed).
@@ -85,7 +85,7 @@ class OriginNotAllowed(Forbidden):
     code = "origin_not_allowed"
 
 
-class NotFoundError(ServiceError):
+class ResourceNotFound(ServiceError):
     status, code = 404, "not_found"
 
 
@@ -93,7 +93,7 @@ class MethodNotAllowed(ServiceError):
     status, code = 405, "method_not_allowed"
 
 
-class ConflictError(ServiceError):
+class ResourceConflict(ServiceError):
     status, code = 409, "conflict"
 
 
@@ -138,9 +138,9 @@ def to_service_error(exc: Exception) -> ServiceError:
     if isinstance(exc, StorageError):
         details = {"field": exc.field} if exc.field else None
         if isinstance(exc, NotFound):
-            return NotFoundError(exc.message, details=details)
+            return ResourceNotFound(exc.message, details=details)
         if isinstance(exc, Conflict):
-            return ConflictError(exc.message, details=details)
+            return ResourceConflict(exc.message, details=details)
         return ServiceError(exc.message)
     return ServiceError("internal error")
 
@@ -153,7 +153,7 @@ def _from_ollama_error(exc: OllamaError) -> ServiceError:
     if isinstance(exc, OllamaUnavailable):
         return Unavailable(f"Ollama is unavailable: {exc.message}", details=ollama)
     if isinstance(exc, OllamaNotFound):
-        return NotFoundError(exc.message[:1].upper() + exc.message[1:], details=ollama)
+        return ResourceNotFound(exc.message[:1].upper() + exc.message[1:], details=ollama)
     if isinstance(exc, OllamaRequestError) and 400 <= exc.status < 500:
         return BadRequest(f"Ollama refused the request: {exc.message}", details=ollama)
     return Unavailable(f"Ollama failed: {exc.message}", details=ollama)

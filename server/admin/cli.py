@@ -17,7 +17,7 @@ read from stdin otherwise.
 Exit codes: 0 done, 1 the server refused or could not be reached or the pull failed,
 2 bad command line, 130 interrupted (Ctrl-C).
 
-The groups live in ``admin_registry`` and ``admin_ollama``; ``watch`` lives here.
+The groups live in ``admin.registry`` and ``admin.ollama``; ``watch`` lives here.
 """
 
 from __future__ import annotations

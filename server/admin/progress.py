@@ -13,7 +13,7 @@ Ctrl-C with a terminal asks whether to cancel the job (no: keep following; a sec
 Ctrl-C at the question leaves the job running). Without a terminal nothing is asked:
 the command stops following and says how to cancel the job, which keeps running.
 
-How progress is shown (bar, lines or JSON) is ``server.admin_pull_views``.
+How progress is shown (bar, lines or JSON) is ``server.admin.pull_views``.
 """
 
 from __future__ import annotations

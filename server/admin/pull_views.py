@@ -2,7 +2,7 @@
 
 A rich progress bar with speed and ETA on a terminal, plain lines otherwise (status
 changes, every 10 %, and every few seconds), or one JSON line per update with
-``--json``. The views only render; following the job is ``server.admin_progress``.
+``--json``. The views only render; following the job is ``server.admin.progress``.
 """
 
 from __future__ import annotations

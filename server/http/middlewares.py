@@ -3,17 +3,17 @@ line per request (its path only: a query string can carry a token)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.auth import token_matches
 from server.errors import (
     MethodNotAllowed,
-    NotFoundError,
     PayloadTooLarge,
+    ResourceNotFound,
     ServiceError,
     Unauthorized,
     to_service_error,
@@ -73,7 +73,7 @@ async def request_pipeline(request: web.Request, handler: Handler) -> web.Stream
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
     """aiohttp's own 404/405/413 as our JSON errors; anything else passes unchanged."""
     if exc.status == 404 and not request.path.startswith("/socket.io"):
-        return error_response(NotFoundError(f"No route for {request.method} {request.path}"))
+        return error_response(ResourceNotFound(f"No route for {request.method} {request.path}"))
     if exc.status == 405:
         return error_response(
             MethodNotAllowed(f"Method {request.method} not allowed on {request.path}")
@@ -92,8 +92,3 @@ def check_token(request: web.Request) -> None:
         and not token_matches(request.headers.get("Authorization", ""), token.get_secret_value())
     ):
         raise Unauthorized("missing or wrong bearer token (Authorization: Bearer <token>)")
-
-
-def token_matches(header: str, token: str) -> bool:
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)

@@ -29,13 +29,10 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
-from server.errors import ConflictError, NotFoundError, Unavailable
-from server.keys import DATABASE, HUB, OLLAMA, PULLS, SETTINGS
+from server.errors import ResourceConflict, ResourceNotFound, Unavailable
 from server.ollama.client import OllamaError, normalize_model_name
 from server.ollama.jobs import PullJob, PullStatus
 from server.ollama.progress import COMPLETE, ERROR, ProgressFanout, pull_key
@@ -51,6 +48,24 @@ SHUTDOWN_MESSAGE = "interrupted: modeldeck shut down during this pull; pull agai
 CANCELLED_MESSAGE = "cancelled"
 KEEP_FINISHED = 500
 _UNKNOWN = object()  # "we could not tell what Ollama had installed"
+
+
+@dataclass(eq=False)
+class LiveJob:
+    """Everything the pool keeps about one job from submit until it ends, in one record
+    (arq keeps one entry per job the same way) rather than one dict per attribute."""
+
+    job: PullJob
+    fanout: ProgressFanout
+    #: Set once the outcome is recorded; a cancel waits on it.
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The job's own task, while it runs (a cancel never hits the worker).
+    task: asyncio.Task[None] | None = None
+    #: Why its task was cancelled: a user's cancel, or shutdown.
+    stop_reason: tuple[PullStatus, str] | None = None
+    #: Ollama's ``/api/tags`` entry for the model when the pull began (None: not
+    #: installed); ``_UNKNOWN`` until it has been read.
+    before: Any = _UNKNOWN
 
 
 class PullPool:
@@ -70,13 +85,10 @@ class PullPool:
         self.hub = hub
         self.workers = workers
         self.persist_interval = persist_interval
-        self._active: dict[str, PullJob] = {}  # by pull_key(model)
-        self._by_id: dict[str, PullJob] = {}
-        self._fanouts: dict[str, ProgressFanout] = {}
-        self._running: dict[str, asyncio.Task[None]] = {}
-        self._stop_reason: dict[str, tuple[PullStatus, str]] = {}
-        self._before: dict[str, dict[str, Any] | None] = {}  # installed entry at start
-        self._finished: dict[str, asyncio.Event] = {}
+        self._live: dict[str, LiveJob] = {}  # by job id, until the job ends
+        self._active: dict[str, PullJob] = {}  # the same jobs, by pull_key(model)
+        # Fanouts of ended jobs still sending their last events, so close() can wait.
+        self._ending: set[ProgressFanout] = set()
         self._waiting: deque[PullJob] = deque()
         self._ready = asyncio.Condition()
         self._submit_lock = asyncio.Lock()
@@ -101,9 +113,10 @@ class PullPool:
         while self._waiting:
             job = self._waiting.popleft()
             await self._finish(job, PullStatus.FAILED, SHUTDOWN_MESSAGE, error=SHUTDOWN_MESSAGE)
-        for job_id, task in list(self._running.items()):
-            self._stop_reason[job_id] = (PullStatus.FAILED, SHUTDOWN_MESSAGE)
-            task.cancel()
+        for record in list(self._live.values()):
+            if record.task is not None:
+                record.stop_reason = (PullStatus.FAILED, SHUTDOWN_MESSAGE)
+                record.task.cancel()
         async with self._ready:
             self._ready.notify_all()
         if self._worker_tasks:
@@ -112,7 +125,7 @@ class PullPool:
                 task.cancel()
             await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         # Final events of jobs that just ended; sockets are closed by now, so it is quick.
-        for fanout in list(self._fanouts.values()):
+        for fanout in [*self._ending, *(record.fanout for record in self._live.values())]:
             await fanout.wait_closed(timeout=0.1)
 
     # -- reads -----------------------------------------------------------------------
@@ -122,12 +135,12 @@ class PullPool:
         return self._active.get(pull_key(model))
 
     async def get(self, job_id: str) -> PullJob:
-        job = self._by_id.get(job_id)
-        if job is not None:
-            return job
+        record = self._live.get(job_id)
+        if record is not None:
+            return record.job
         row = await pull_jobs.get(self.db, job_id)
         if row is None:
-            raise NotFoundError(f"Pull job '{job_id}' not found", details={"field": "id"})
+            raise ResourceNotFound(f"Pull job '{job_id}' not found", details={"field": "id"})
         return PullJob.from_row(row)
 
     async def latest(self, model: str) -> PullJob | None:
@@ -144,12 +157,13 @@ class PullPool:
         """Newest first; live jobs come from memory so their progress is current."""
         name = normalize_model_name(model) if model is not None else None
         rows = await pull_jobs.list_recent(self.db, status=status, model=name, limit=limit)
-        return [self._by_id.get(row.id) or PullJob.from_row(row) for row in rows]
+        live = self._live
+        return [live[row.id].job if row.id in live else PullJob.from_row(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         return {
             "workers": self.workers,
-            "running": len(self._running),
+            "running": sum(record.task is not None for record in self._live.values()),
             "queued": len(self._waiting),
         }
 
@@ -182,12 +196,9 @@ class PullPool:
                 await pull_jobs.insert(tx, job.to_row())
                 await pull_jobs.prune_finished(tx, KEEP_FINISHED)
             self._active[key] = job
-            self._by_id[job.id] = job
             fanout = ProgressFanout(self.hub, job)
-            # Kept until its last event is out, so close() can wait for it.
-            fanout.task.add_done_callback(lambda _: self._fanouts.pop(job.id, None))
-            self._fanouts[job.id] = fanout
-            self._finished[job.id] = asyncio.Event()
+            fanout.task.add_done_callback(lambda _: self._ending.discard(fanout))
+            self._live[job.id] = LiveJob(job, fanout)
             async with self._ready:
                 self._waiting.append(job)
                 self._renumber()
@@ -203,17 +214,18 @@ class PullPool:
             self._renumber()
             await self._finish(job, PullStatus.CANCELLED, CANCELLED_MESSAGE)
             return job
-        task = self._running.get(job_id)
-        if task is not None:
-            self._stop_reason.setdefault(job_id, (PullStatus.CANCELLED, CANCELLED_MESSAGE))
+        record = self._live.get(job_id)
+        task = record.task if record is not None else None
+        if record is not None and task is not None:
+            if record.stop_reason is None:
+                record.stop_reason = (PullStatus.CANCELLED, CANCELLED_MESSAGE)
             task.cancel()
-        finished = self._finished.get(job_id)
-        if finished is not None:
+        if record is not None:
             # The worker records the outcome (it may be completing right now): wait for it.
-            await finished.wait()
+            await record.finished.wait()
         if job.status is PullStatus.CANCELLED and task is not None:
             return job
-        raise ConflictError(
+        raise ResourceConflict(
             f"Pull job '{job_id}' already {job.status.value}; nothing to cancel",
             details={"field": "id", "status": job.status.value},
         )
@@ -225,7 +237,7 @@ class PullPool:
         for position, job in enumerate(self._waiting, start=1):
             if job.queue_position != position:
                 job.queue_position = position
-                self._fanouts[job.id].changed()
+                self._live[job.id].fanout.changed()
 
     async def _worker(self) -> None:
         while True:
@@ -235,22 +247,22 @@ class PullPool:
                     return
                 job = self._waiting.popleft()
                 self._renumber()
+                record = self._live[job.id]
                 # Created before the lock is released, so a cancel always finds it.
-                task = asyncio.create_task(self._stream(job), name=f"pull-{job.id[:8]}")
-                self._running[job.id] = task
-            await self._run(job, task)
+                task = asyncio.create_task(self._stream(record), name=f"pull-{job.id[:8]}")
+                record.task = task
+            await self._run(record, task)
 
-    async def _run(self, job: PullJob, task: asyncio.Task[None]) -> None:
+    async def _run(self, record: LiveJob, task: asyncio.Task[None]) -> None:
         """Wait for one job's task (its own, so a cancel never hits the worker); record it."""
+        job = record.job
         try:
             await asyncio.wait({task})
         finally:
-            self._running.pop(job.id, None)
-        known = job.id in self._before  # what Ollama had installed when the pull began
-        before = self._before.pop(job.id, None)
-        reason = self._stop_reason.pop(job.id, (PullStatus.CANCELLED, CANCELLED_MESSAGE))
+            record.task = None
+        reason = record.stop_reason or (PullStatus.CANCELLED, CANCELLED_MESSAGE)
         if task.cancelled():
-            await self._stopped(job, *reason, before if known else _UNKNOWN)
+            await self._stopped(job, *reason, record.before)
         elif (exc := task.exception()) is not None:
             if not isinstance(exc, OllamaError):
                 log.error("pull %s of %s crashed", job.id, job.model, exc_info=exc)
@@ -259,14 +271,14 @@ class PullPool:
         else:
             await self._completed(job)
 
-    async def _stream(self, job: PullJob) -> None:
+    async def _stream(self, record: LiveJob) -> None:
         """The job's coroutine: Ollama's lines folded into the job, fanned out, saved."""
+        job, fanout = record.job, record.fanout
         job.start()
         # Shielded writes: a cancel must not cut a row write in half.
         await asyncio.shield(self._save(job, status_changed=True))
         with contextlib.suppress(OllamaError):
-            self._before[job.id] = (await self.service.listing()).find(job.model)
-        fanout = self._fanouts[job.id]
+            record.before = (await self.service.listing()).find(job.model)
         saved_at = time.monotonic()
         async with contextlib.aclosing(self.service.client.pull(job.model)) as lines:
             async for line in lines:
@@ -324,37 +336,18 @@ class PullPool:
         finally:
             # Even if the row could not be written (the next start fails it), the
             # model must not stay blocked and waiters must not hang.
+            record = self._live.pop(job.id)
             self._active.pop(pull_key(job.model), None)
-            self._by_id.pop(job.id, None)
-            self._fanouts[job.id].finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
-            self._finished.pop(job.id).set()
+            record.fanout.finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
+            if not record.fanout.task.done():  # kept until its last event is out
+                self._ending.add(record.fanout)
+            record.finished.set()
         log.info("pull %s of %s %s: %s", job.id, job.model, status.value, message)
 
     async def _save(self, job: PullJob, *, status_changed: bool) -> None:
         async with self.db.transaction() as tx:
             job.updated_at = tx.now
             await pull_jobs.update(tx, job.id, job.row_changes())
-        fanout = self._fanouts.get(job.id)
-        if fanout is not None:
-            fanout.changed(status_changed=status_changed)
-
-
-async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
-    """The pool, after storage and the Ollama client; closed before either goes away.
-
-    Start-up fails the jobs a previous process left active; shutdown cancels running
-    pulls within ``shutdown_timeout``, so workers stop before the database closes.
-    """
-    from server.realtime.pull_requests import register_pull_handlers
-
-    settings = app[SETTINGS]
-    pool = PullPool(
-        db=app[DATABASE], service=app[OLLAMA], hub=app[HUB], workers=settings.pull_workers
-    )
-    await pool.start()
-    app[PULLS] = pool
-    register_pull_handlers(app[HUB], pool)
-    try:
-        yield
-    finally:
-        await pool.close(timeout=settings.shutdown_timeout)
+        record = self._live.get(job.id)
+        if record is not None:
+            record.fanout.changed(status_changed=status_changed)

@@ -13,18 +13,14 @@ a ``seq``, is replayable, and is broadcast only after it committed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import aiohttp
-from aiohttp import web
 from pydantic.alias_generators import to_camel
 
 from events.payloads import OllamaUpdated
-from server.errors import NotFoundError, ValidationFailed
-from server.keys import DATABASE, OLLAMA, OLLAMA_HEALTH, SETTINGS
+from server.errors import ResourceNotFound, ValidationFailed
 from server.ollama.catalog import catalog_view
 from server.ollama.client import (
     OllamaClient,
@@ -196,7 +192,7 @@ class OllamaService:
             if estimate is None:
                 if isinstance(exc, OllamaUnavailable):
                     raise
-                raise NotFoundError(
+                raise ResourceNotFound(
                     f"Model '{model}' is neither installed nor in the catalog",
                     details={"field": "name"},
                 ) from exc
@@ -227,17 +223,3 @@ class OllamaService:
                 for tag in entry["tags"]:
                     tag["installed"] = None
         return view
-
-
-async def ollama_context(app: web.Application) -> AsyncIterator[None]:
-    """One ``ClientSession`` for the app's lifetime, and the service built on it.
-
-    Nothing here talks to Ollama at start-up: modeldeck starts and serves while Ollama
-    is down, and each Ollama route answers 503 until it is back.
-    """
-    async with aiohttp.ClientSession() as session:
-        client = OllamaClient(app[SETTINGS].ollama_url, session)
-        service = OllamaService(client, app[DATABASE])
-        app[OLLAMA] = service
-        app[OLLAMA_HEALTH] = service.healthy
-        yield

@@ -24,7 +24,7 @@ caller's context (Ollama loads models at ``num_ctx``, often far below the maximu
 ``gpu_class`` names the smallest VRAM class the total fits, using the plan's classes.
 
 A catalog model that is not installed has no ``model_info``; its estimate is the
-plan's static figure (``server/data/ollama_catalog.json``), which does not vary with
+plan's static figure (``server/ollama/data/ollama_catalog.json``), which does not vary with
 context. All figures are estimates: real use varies with backend, flash attention and
 KV-cache quantization.
 """

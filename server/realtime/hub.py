@@ -21,8 +21,8 @@ import socketio
 from events import codec
 from events.bus import Broadcast
 from events.names import ALL_TOPICS, Event, topic_room
+from server.auth import token_matches
 from server.browser_guard import BrowserGuard
-from server.http.middlewares import token_matches
 from server.realtime.catch_up import Reset, parse_last_seq
 from server.realtime.fanout import NAMESPACE, Fanout, Outgoing
 from server.realtime.transport import QueueLimits, WebSocketRegistry, websocket_class
@@ -40,7 +40,11 @@ GREETING_MAX_AGE = 1.0
 
 
 class SocketHub:
-    """Owns the AsyncServer. One event loop; handlers may run concurrently."""
+    """Owns the AsyncServer. One event loop; handlers may run concurrently.
+
+    ``on_connect``, ``on_disconnect``, ``on_subscribe`` and ``on_unsubscribe`` are its
+    socket handlers; ``server.contexts`` registers them with all the others.
+    """
 
     def __init__(self, settings: Settings, guard: BrowserGuard) -> None:
         self.settings = settings
@@ -72,10 +76,6 @@ class SocketHub:
         self._missed: Missed | None = None
         self._current_seq: CurrentSeq = lambda: 0
         self._greeting_cache: tuple[int, float, Outgoing] | None = None
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("subscribe", self._on_subscribe)
-        self.sio.on("unsubscribe", self._on_unsubscribe)
 
     def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
         """Connect the hub to the state it greets clients with (set once storage is open)."""
@@ -105,7 +105,7 @@ class SocketHub:
 
     # -- connection ----------------------------------------------------------------
 
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = self.settings.token
         if token is not None:
             given = auth.get("token") if isinstance(auth, dict) else None
@@ -161,7 +161,7 @@ class SocketHub:
         self._greeting_cache = (upper, now, outgoing)
         return outgoing
 
-    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.fanout.forget(sid)
         log.info("client %s disconnected (%s)", sid, reason)
 
@@ -171,7 +171,7 @@ class SocketHub:
         rooms = set(self.sio.rooms(sid))
         return [t for t in ALL_TOPICS if topic_room(t) in rooms]
 
-    async def _on_subscribe(self, sid: str, data: Any = None) -> Any:
+    async def on_subscribe(self, sid: str, data: Any = None) -> Any:
         topics = _requested_topics(data)
         if isinstance(topics, dict):
             return topics
@@ -179,7 +179,7 @@ class SocketHub:
             await self.sio.enter_room(sid, topic_room(topic))
         return self.topics_of(sid)
 
-    async def _on_unsubscribe(self, sid: str, data: Any = None) -> Any:
+    async def on_unsubscribe(self, sid: str, data: Any = None) -> Any:
         topics = _requested_topics(data)
         if isinstance(topics, dict):
             return topics

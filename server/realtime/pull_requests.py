@@ -16,15 +16,13 @@ receives after its ack is at least as new as the snapshot, and none is missed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from server.errors import BadRequest, to_service_error
 from server.ollama.client import normalize_model_name
+from server.ollama.pool import PullPool
 from server.ollama.progress import pull_room
 from server.realtime.hub import SocketHub
-
-if TYPE_CHECKING:
-    from server.ollama.pool import PullPool
 
 Ack = dict[str, Any] | None
 
@@ -38,16 +36,12 @@ def _model_of(data: Any) -> str:
 
 
 class PullRequests:
-    """The pull socket handlers of one app, bound to its hub and pool."""
+    """The pull socket handlers of one app, bound to its hub and pool; registered with
+    every other socket handler in ``server.contexts``."""
 
     def __init__(self, hub: SocketHub, pool: PullPool) -> None:
         self.hub = hub
         self.pool = pool
-
-    def register(self) -> None:
-        self.hub.sio.on("pull:subscribe", self.subscribe)
-        self.hub.sio.on("pull:unsubscribe", self.unsubscribe)
-        self.hub.sio.on("pull:start", self.start)
 
     async def subscribe(self, sid: str, data: Any = None) -> Ack:
         try:
@@ -79,8 +73,3 @@ class PullRequests:
         except Exception as exc:
             return to_service_error(exc).body()
         return job.view()
-
-
-def register_pull_handlers(hub: SocketHub, pool: PullPool) -> None:
-    """Attach the pull socket handlers to the hub's socket server."""
-    PullRequests(hub, pool).register()

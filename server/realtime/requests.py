@@ -87,20 +87,12 @@ def failure(exc: Exception) -> Reply:
 
 
 class SocketRequests:
-    """The seed-000 requests of one app, bound to its hub and registry service."""
+    """The seed-000 requests of one app, bound to its hub and registry service; registered
+    with every other socket handler in ``server.contexts``."""
 
     def __init__(self, hub: SocketHub, registry: RegistryService) -> None:
         self.hub = hub
         self.registry = registry
-
-    def register(self) -> None:
-        sio = self.hub.sio
-        sio.on("save_model", self.answered("model_saved", self.save_model))
-        sio.on("update_model", self.answered("model_updated", self.update_model))
-        sio.on("delete_model", self.answered("model_deleted", self.delete_model))
-        sio.on("load_config", self.answered("config_loaded", self.load_config))
-        sio.on("save_config", self.answered("config_saved", self.save_config))
-        sio.on("models:list", self.list_models)
 
     def answered(self, reply_event: str, perform: Perform) -> Callable[..., Awaitable[Reply]]:
         """A handler running ``perform`` and answering the sender by event and by ack."""
@@ -156,8 +148,3 @@ class SocketRequests:
         except Exception as exc:
             return failure(exc)
         return [m.to_json() for m in items]
-
-
-def register_socket_requests(hub: SocketHub, registry: RegistryService) -> None:
-    """Attach the seed-000 request handlers to the hub's socket server."""
-    SocketRequests(hub, registry).register()

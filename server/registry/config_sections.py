@@ -13,7 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from server.errors import NotFoundError, PayloadTooLarge
+from server.errors import PayloadTooLarge, ResourceNotFound
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -89,7 +89,7 @@ def validate_section(section: str, config: dict[str, Any]) -> dict[str, Any]:
 def require_section(name: str) -> str:
     """The section a request names; an unknown one is a 404 naming the known ones."""
     if name not in SECTIONS:
-        raise NotFoundError(
+        raise ResourceNotFound(
             f"section: unknown config section '{name}' (known: {', '.join(SECTIONS)})",
             details={"field": "section"},
         )

@@ -1,6 +1,6 @@
 """What ``proxy:status`` reports about supervised proxy processes.
 
-The supervisor (``server.supervisor``) implements ``ProxyState``.
+The supervisor (``server.supervisor.service``) implements ``ProxyState``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from slugify import slugify
 
 from events.payloads import CredentialsUpdated, Payload
-from server.errors import BadRequest, ConflictError, ValidationFailed
+from server.errors import BadRequest, ResourceConflict, ValidationFailed
 from server.http.schemas import (
     CredentialsPut,
     ModelCreate,
@@ -50,7 +50,7 @@ STOP_FROM = {"running", "starting", "stopping", "error"}
 def check_transition(current: str, new: str) -> None:
     if new != current and new not in TRANSITIONS[current]:
         allowed = ", ".join(sorted(TRANSITIONS[current]))
-        raise ConflictError(
+        raise ResourceConflict(
             f"status: cannot go from '{current}' to '{new}' (allowed: {allowed})",
             details={"field": "status", "from": current, "to": new},
         )
@@ -187,7 +187,7 @@ class RegistryService:
         async with self.db.transaction() as tx:
             current = await models.get(tx, model_id)
             if current.status not in allowed_from:
-                raise ConflictError(
+                raise ResourceConflict(
                     f"status: model '{model_id}' is {current.status}; cannot make it {target}",
                     details={"field": "status", "from": current.status, "to": target},
                 )

@@ -3,22 +3,20 @@
 ``Supervisor`` implements ``ProxyState``. Every state change of any process (starting,
 running, a crash, stopped, a failed start) calls ``on_change``, which the app wires to
 ``RegistryService.publish_proxy_status`` so the change is logged and broadcast. The
-supervisor is opened and closed by a cleanup context after storage, so closing it
-(stopping every child) happens before the database closes.
+supervisor is opened and closed by a cleanup context after storage (``server.contexts``),
+so closing it (stopping every child) happens before the database closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
-from server.errors import NotFoundError
-from server.keys import REGISTRY, SETTINGS, SUPERVISOR
+from server.errors import ResourceNotFound
 from server.registry.proxy_state import ProxySnapshot
 from server.settings import Settings
 from server.supervisor.config import ProcessSpec, load_process_specs
@@ -85,13 +83,18 @@ class Supervisor:
             return self.processes[name]
         except KeyError:
             known = ", ".join(self.processes) or "none"
-            raise NotFoundError(
+            raise ResourceNotFound(
                 f"Proxy process '{name}' not found (configured: {known})",
                 details={"field": "name"},
             ) from None
 
     def select(self, name: str | None) -> list[ManagedProcess]:
         return list(self.processes.values()) if name is None else [self.get(name)]
+
+    def open(self) -> None:
+        """Open every process's log file; before the first start."""
+        for process in self.processes.values():
+            process.output.open()
 
     async def start(self, name: str | None = None) -> list[ManagedProcess]:
         """Start the named process, or all; returns those whose start failed."""
@@ -111,20 +114,3 @@ class Supervisor:
                 process.output.close()
             if self._session is not None:
                 await self._session.close()
-
-
-async def supervisor_context(app: web.Application) -> AsyncIterator[None]:
-    """Publish process changes through the registry service; stop all children on exit."""
-    supervisor = app[SUPERVISOR]
-    supervisor.on_change = app[REGISTRY].publish_proxy_status
-    for process in supervisor.processes.values():
-        process.output.open()
-    if app[SETTINGS].proxy_autostart:
-        failed = await supervisor.start()
-        for process in failed:
-            log.error("%s", process.message)
-    try:
-        yield
-    finally:
-        await supervisor.close()
-        supervisor.on_change = None

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
-from server.errors import ConflictError, to_service_error
+from server.errors import ResourceConflict, to_service_error
 from server.http.api import Handler, RouteTable, json_response
 from server.http.schemas import Body
 from server.keys import OLLAMA, PULLS
@@ -110,7 +110,7 @@ async def delete_model(request: web.Request) -> web.Response:
     name = _name(request)
     job = request.app[PULLS].active_job(name)
     if job is not None:
-        raise ConflictError(
+        raise ResourceConflict(
             f"Model '{job.model}' is being pulled (job {job.id}); cancel the pull first",
             details={"field": "name", "jobId": job.id},
         )

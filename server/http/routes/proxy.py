@@ -1,6 +1,6 @@
 """REST: start and stop the supervised proxy processes, and read their output.
 
-``GET /api/proxy/status`` lives with the other status routes (``routes_system``).
+``GET /api/proxy/status`` lives with the other status routes (``routes.system``).
 Start and stop answer with that same payload once the processes have settled: start
 returns when each chosen process answers on its port or has failed (503 naming the
 failure, with the process's last output), so a script can rely on the status code.
@@ -14,7 +14,7 @@ from pydantic import Field
 from server.errors import Unavailable
 from server.http.api import RouteTable, json_response
 from server.http.schemas import Body
-from server.keys import SUPERVISOR
+from server.keys import BUS, PROXY, REGISTRY_CACHE, SUPERVISOR
 from server.registry.status import current_proxy_status
 
 api = RouteTable("proxy")
@@ -35,21 +35,23 @@ class LogQuery(Body):
     query=ProxyTarget,
 )  # fmt: skip
 async def start(request: web.Request, query: ProxyTarget) -> web.Response:
-    failed = await request.app[SUPERVISOR].start(query.name)
+    app = request.app
+    failed = await app[SUPERVISOR].start(query.name)
     if failed:
         raise Unavailable(
             "\n".join(p.message for p in failed),
             details={"failed": [p.spec.name for p in failed]},
         )
-    return json_response(await current_proxy_status(request.app))
+    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
 
 
 @api.post(
     "/api/proxy/stop", summary="Stop proxy processes (SIGTERM, then SIGKILL)", query=ProxyTarget
 )
 async def stop(request: web.Request, query: ProxyTarget) -> web.Response:
-    await request.app[SUPERVISOR].stop(query.name)
-    return json_response(await current_proxy_status(request.app))
+    app = request.app
+    await app[SUPERVISOR].stop(query.name)
+    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
 
 
 @api.get("/api/proxy/logs/{name}", summary="Last lines a proxy process wrote", query=LogQuery)

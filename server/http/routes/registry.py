@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.errors import NotFoundError
+from server.errors import ResourceNotFound
 from server.http.api import RouteTable, raw_json_response
 from server.http.schemas import RegistryTypeFilter
 from server.keys import REGISTRY_CACHE
@@ -27,5 +27,5 @@ async def v1_model(request: web.Request) -> web.Response:
     model_id = request.match_info["id"]
     body = await request.app[REGISTRY_CACHE].v1_model(model_id)
     if body is None:
-        raise NotFoundError(f"Model '{model_id}' not found", details={"field": "id"})
+        raise ResourceNotFound(f"Model '{model_id}' not found", details={"field": "id"})
     return raw_json_response(body)

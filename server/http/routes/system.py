@@ -10,7 +10,18 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.http.api import RouteTable, json_response
 from server.http.openapi import build_openapi
-from server.keys import DATABASE, HUB, METRICS, OLLAMA_HEALTH, ROUTE_SPECS, SETTINGS, STARTED_AT
+from server.keys import (
+    BUS,
+    DATABASE,
+    HUB,
+    METRICS,
+    OLLAMA_HEALTH,
+    PROXY,
+    REGISTRY_CACHE,
+    ROUTE_SPECS,
+    SETTINGS,
+    STARTED_AT,
+)
 from server.registry.status import current_proxy_status
 
 api = RouteTable("system")
@@ -46,7 +57,8 @@ async def health(request: web.Request) -> web.Response:
 
 @api.get("/api/proxy/status", summary="Proxy processes and registry summary")
 async def proxy_status(request: web.Request) -> web.Response:
-    return json_response(await current_proxy_status(request.app))
+    app = request.app
+    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
 
 
 @api.get("/openapi.json", summary="This document")

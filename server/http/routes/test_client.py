@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.errors import NotFoundError
+from server.errors import ResourceNotFound
 from server.http.api import RouteTable
 
 api = RouteTable("test-client")
@@ -27,9 +27,9 @@ LIBRARY = TEST_CLIENTS / "node_modules" / "socket.io-client" / "dist" / "socket.
 def _installed() -> None:
     """404 unless both the page and the npm-installed library are on disk."""
     if not PAGE.is_file():
-        raise NotFoundError(f"The test client page is not installed ({PAGE} is missing)")
+        raise ResourceNotFound(f"The test client page is not installed ({PAGE} is missing)")
     if not LIBRARY.is_file():
-        raise NotFoundError(
+        raise ResourceNotFound(
             "The test client needs socket.io-client from npm: "
             f"run `npm ci` in {TEST_CLIENTS} ({LIBRARY} is missing)"
         )
