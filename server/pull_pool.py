@@ -313,8 +313,15 @@ class PullPool:
         error: str | None = None,
         listing: Listing | None = None,
     ) -> None:
-        """Record the outcome (and ``ollama:updated`` in the same commit), then announce it."""
+        """Announce the outcome, then record it (and ``ollama:updated`` in the same commit).
+
+        ``pull:complete``/``pull:error`` are written before the commit hands
+        ``ollama:updated`` to the bus, so a subscriber always sees the pull end first.
+        They are ephemeral and the job is final in memory already: if the row cannot
+        be written, the next start fails the job, as it would after a crash.
+        """
         job.finish(status, message, error)
+        self._fanouts[job.id].finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
         try:
             async with self.db.transaction() as tx:
                 job.updated_at = tx.now
@@ -322,11 +329,10 @@ class PullPool:
                 if listing is not None:
                     await self.service.log_updated(tx, "pulled", job.model, listing)
         finally:
-            # Even if the row could not be written (the next start fails it), the
-            # model must not stay blocked and waiters must not hang.
+            # Even if the row could not be written, the model must not stay blocked
+            # and waiters must not hang.
             self._active.pop(pull_key(job.model), None)
             self._by_id.pop(job.id, None)
-            self._fanouts[job.id].finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
             self._finished.pop(job.id).set()
         log.info("pull %s of %s %s: %s", job.id, job.model, status.value, message)
 
