@@ -76,8 +76,10 @@ class SocketHub:
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
         self._eio_connect = eio.handlers["connect"]
         self._eio_message = eio.handlers["message"]
+        self._eio_disconnect = eio.handlers["disconnect"]
         eio.on("connect", self._on_eio_connect)
         eio.on("message", self._on_eio_message)
+        eio.on("disconnect", self._on_eio_disconnect)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)
@@ -132,6 +134,15 @@ class SocketHub:
         if socket is None or socket.closed or socket.closing:
             return None
         return await self._eio_message(eio_sid, data)
+
+    async def _on_eio_disconnect(self, eio_sid: str, reason: Any) -> Any:
+        """After the client's own CLOSE, answer its pending long-poll at once: engine.io
+        would hold it until the ping timeout (45 s), and the client waits for it."""
+        result = await self._eio_disconnect(eio_sid, reason)
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is not None and reason == self.sio.eio.reason.CLIENT_DISCONNECT:
+            socket.queue.put_nowait(None)  # engine.io's own "no more packets" marker
+        return result
 
     def _connect_deadline(self, eio_sid: str) -> None:
         self._connect_deadlines.pop(eio_sid, None)

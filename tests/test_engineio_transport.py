@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server.keys import HUB
+from tests.clients import eventually
 from tests.conftest import Running
 
 CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
@@ -221,4 +223,31 @@ async def test_a_session_counts_while_its_transport_is_open(server: Running, raw
     await socketio_connect(ws)
     assert await clients(server) == 1
     await ws.close()
+    await until_clients(server, 0)
+
+
+async def test_a_polling_client_that_sends_close_gets_its_pending_poll_answered(
+    server: Running, http: aiohttp.ClientSession
+) -> None:
+    """Its library waits for that poll to end before it is disconnected."""
+    async with http.get(polling_url(server)) as resp:
+        sid = json.loads((await resp.text())[1:])["sid"]
+    async with http.post(polling_url(server, sid), data="40") as resp:
+        assert resp.status == 200
+    received = ""
+    while "proxy:status" not in received:  # the CONNECT, then the greeting: all read
+        async with http.get(polling_url(server, sid)) as resp:
+            received += await resp.text()
+
+    async def poll() -> int:
+        async with http.get(polling_url(server, sid)) as resp:
+            await resp.read()
+            return resp.status
+
+    pending = asyncio.ensure_future(poll())
+    session = server.app[HUB].sio.eio.sockets[sid]
+    await eventually(lambda: bool(session.queue._getters))  # the poll waits server-side
+    async with http.post(polling_url(server, sid), data="1") as resp:
+        assert resp.status == 200
+    assert await asyncio.wait_for(pending, 3) == 200  # not at the ping timeout (45 s)
     await until_clients(server, 0)
