@@ -162,17 +162,16 @@ class SocketHub:
             await ws.going_away()
             ws.abort()
 
-    def _transport_is_open(self, sid: str) -> bool:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+    def _transport_is_open(self, eio_sid: str | None) -> bool:
         socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
         return socket is not None and not socket.closed and not socket.closing
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> Any:
-        if not self._transport_is_open(sid):
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        if not self._transport_is_open(eio_sid):
             # e.g. an engine.io CLOSE then a CONNECT in one POST body: a session kept
             # now would belong to no transport and never be removed.
             return False
-        self._connect_deadlines.pop(self.sio.manager.eio_sid_from_sid(sid, NAMESPACE), None)
         token = self.settings.token
         if token is not None:
             given = auth.get("token") if isinstance(auth, dict) else None
@@ -182,6 +181,9 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
+        deadline = self._connect_deadlines.pop(eio_sid, None)  # connected: no timeout
+        if deadline is not None:
+            deadline.cancel()
         # Hold before joining: every broadcast from now on is kept for the welcome.
         self.fanout.hold(sid)
         upper = self._current_seq()

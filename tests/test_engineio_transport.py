@@ -188,6 +188,16 @@ async def test_a_session_that_never_sends_connect_is_closed_after_the_timeout(
     assert '"models"' in await until_text(connected, "431[")
 
 
+async def test_a_session_refused_for_its_token_is_closed_after_the_timeout(
+    start_server, raw: Any
+) -> None:
+    server: Running = await start_server(token="s3cret", socket_connect_timeout=0.5)
+    ws, _ = await raw(server)
+    await ws.send_str("40")  # no auth: refused, and the session stays open...
+    assert (await until_text(ws, "44")).startswith("44{")
+    await until_closed(ws, timeout=5)  # ...until the connect timeout
+
+
 # --- half-open sessions ------------------------------------------------------------
 
 
