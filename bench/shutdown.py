@@ -53,6 +53,8 @@ async def main(clients: int, restart: bool) -> None:
                     f"restarted; {back.decode().strip()} {now - started:.2f} s after the "
                     f"SIGTERM, {now - ready:.2f} s after the new process was ready"
                 )
+            except TimeoutError:
+                print("restarted; the clients were not all back within 60 s")
             finally:
                 await again.kill()
         holder.kill()
