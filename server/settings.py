@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     event_retention: int = Field(10_000, ge=1)
     pull_workers: int = Field(2, ge=1, le=16)
     shutdown_timeout: float = Field(3.0, ge=0)
+    socket_connect_timeout: float = Field(45.0, gt=0)  # engine.io session → Socket.IO CONNECT
     proxy_config: Path | None = None
     proxy_log_dir: Path | None = None
     proxy_autostart: bool = False

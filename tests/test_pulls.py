@@ -134,6 +134,25 @@ async def test_progress_is_coalesced_and_never_goes_backwards(
     assert (await job_of(modeldeck, job["id"]))["status"] == "completed"
 
 
+async def test_pull_complete_always_reaches_a_subscriber_before_ollama_updated(
+    modeldeck: Running, connect: Connect
+) -> None:
+    """The contract: the pull's end, then the installed list it changed."""
+    models = ["tinyllama:latest", "gemma2:2b", "mistral:7b"]
+    client = await connect(modeldeck.url)
+    for model in models:
+        await client.call("pull:subscribe", {"model": model})
+    for model in models:
+        await pull(modeldeck, model)
+    await client.wait_for("ollama:updated", len(models), timeout=30)
+
+    order = [(name, data["model"]) for name, data in client.events if name in (
+        "pull:complete", "pull:error", "ollama:updated")]  # fmt: skip
+    for model in models:
+        mine = [name for name, of in order if of == model]
+        assert mine == ["pull:complete", "ollama:updated"], order
+
+
 async def test_late_subscriber_gets_the_snapshot_then_live_progress(
     modeldeck: Running, standin: OllamaStandin, connect: Connect
 ) -> None:

@@ -325,8 +325,16 @@ class PullPool:
         error: str | None = None,
         listing: Listing | None = None,
     ) -> None:
-        """Record the outcome (and ``ollama:updated`` in the same commit), then announce it."""
+        """Announce the outcome, then record it (and ``ollama:updated`` in the same commit).
+
+        ``pull:complete``/``pull:error`` are written before the commit hands
+        ``ollama:updated`` to the bus, so a subscriber always sees the pull end first.
+        They are ephemeral and the job is final in memory already: if the row cannot
+        be written, the next start fails the job, as it would after a crash.
+        """
         job.finish(status, message, error)
+        record = self._live[job.id]
+        record.fanout.finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
         try:
             async with self.db.transaction() as tx:
                 job.updated_at = tx.now
@@ -336,9 +344,8 @@ class PullPool:
         finally:
             # Even if the row could not be written (the next start fails it), the
             # model must not stay blocked and waiters must not hang.
-            record = self._live.pop(job.id)
+            self._live.pop(job.id)
             self._active.pop(pull_key(job.model), None)
-            record.fanout.finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
             if not record.fanout.task.done():  # kept until its last event is out
                 self._ending.add(record.fanout)
             record.finished.set()

@@ -8,11 +8,16 @@ gets one :class:`ProgressFanout` that owns every ``pull:*`` emit for that job:
 - a status change is never coalesced away: its snapshot is queued and sent in order
   (at most one interval late), so a client sees queued -> downloading -> verifying;
 - the end is the job's final ``pull:progress`` and then exactly one ``pull:complete``
-  or ``pull:error`` (``status: failed|cancelled``, ``message``).
+  or ``pull:error`` (``status: failed|cancelled``, ``message``), written at once by
+  ``finish`` (with any status change still queued before them), not by the task.
 
-One task per job sends them, so they leave in the order they were made: progress on
-the wire never goes backwards. ``pull:*`` events are ephemeral (no ``seq``, not in the
-event log): ``pull:subscribe`` acks a snapshot instead of replaying.
+One task per job sends the rest, so they leave in the order they were made: progress
+on the wire never goes backwards. ``finish`` writing synchronously is what orders the
+end before ``ollama:updated``: that event reaches sockets through the event bus's own
+task once the job's transaction commits, so the pool calls ``finish`` before it
+commits, and a task that may be sleeping out its interval can no longer fall behind.
+``pull:*`` events are ephemeral (no ``seq``, not in the event log): ``pull:subscribe``
+acks a snapshot instead of replaying.
 
 Rooms are ``pull:`` + the normalised model name in lower case (Ollama compares names
 without case), so ``llama3.2`` and ``Llama3.2:latest`` share one room and one job.
@@ -75,14 +80,17 @@ class ProgressFanout:
         self._wake.set()
 
     def finish(self, event: str) -> None:
-        """The job is over: its final state, then ``pull:complete`` or ``pull:error``."""
+        """The job is over: write what is queued, its final state, then ``pull:complete``
+        or ``pull:error``, now (no await): they are on every subscriber's socket, in
+        order, before anything the caller broadcasts afterwards."""
         if self._done:
             return
         view = self.job.view()
         self._must_send.extend([(PROGRESS, view), (event, view)])
         self._dirty = False
         self._done = True
-        self._wake.set()
+        self._send_queued()
+        self._wake.set()  # the task finds nothing left and ends
 
     async def wait_closed(self, timeout: float) -> None:
         """Wait (bounded) until the final events are out; then stop sending."""
@@ -96,24 +104,24 @@ class ProgressFanout:
         while not (self._done and not self._must_send):
             await self._wake.wait()
             self._wake.clear()
-            await self._send_queued()
+            self._send_queued()
             if self._dirty and not self._done:
                 # Sleep out the rest of the interval while lines keep updating the job,
                 # then send the state as it is by then: one emit per interval at most.
                 delay = self._last_sent + self.interval - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                await self._send_queued()  # status changes made meanwhile are older
+                self._send_queued()  # status changes made meanwhile are older
                 if self._dirty and not self._done:
                     self._dirty = False
-                    await self._send(PROGRESS, self.job.view())
+                    self._send(PROGRESS, self.job.view())
 
-    async def _send_queued(self) -> None:
+    def _send_queued(self) -> None:
         while self._must_send:
             event, data = self._must_send.popleft()
-            await self._send(event, data)
+            self._send(event, data)
 
-    async def _send(self, event: str, data: dict[str, Any]) -> None:
+    def _send(self, event: str, data: dict[str, Any]) -> None:
         self._last_sent = time.monotonic()
         try:
             self.hub.broadcast(event, data, room=self.room)  # skips encoding if nobody listens

@@ -25,7 +25,13 @@ from server.auth import token_matches
 from server.browser_guard import BrowserGuard
 from server.realtime.catch_up import Reset, parse_last_seq
 from server.realtime.fanout import NAMESPACE, Fanout, Outgoing
-from server.realtime.transport import QueueLimits, WebSocketRegistry, websocket_class
+from server.realtime.transport import (
+    QueueLimits,
+    WebSocketRegistry,
+    end_polling,
+    install_poll,
+    websocket_class,
+)
 from server.settings import Settings
 from storage.records import LoggedEvent
 
@@ -76,6 +82,13 @@ class SocketHub:
         self._missed: Missed | None = None
         self._current_seq: CurrentSeq = lambda: 0
         self._greeting_cache: tuple[int, float, Outgoing] | None = None
+        self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
+        self._eio_connect = eio.handlers["connect"]
+        self._eio_message = eio.handlers["message"]
+        self._eio_disconnect = eio.handlers["disconnect"]
+        eio.on("connect", self._on_eio_connect)
+        eio.on("message", self._on_eio_message)
+        eio.on("disconnect", self._on_eio_disconnect)
 
     def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
         """Connect the hub to the state it greets clients with (set once storage is open)."""
@@ -105,7 +118,65 @@ class SocketHub:
 
     # -- connection ----------------------------------------------------------------
 
-    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    async def _on_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        """A new engine.io session: it must send a Socket.IO CONNECT within the connect
+        timeout (Node's ``connectTimeout``), or it is closed, so a client that only
+        answers pings cannot hold a session forever."""
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is not None:
+            install_poll(socket)
+        loop = asyncio.get_running_loop()
+        self._connect_deadlines[eio_sid] = loop.call_later(
+            self.settings.socket_connect_timeout, self._connect_deadline, eio_sid
+        )
+        return await self._eio_connect(eio_sid, environ)
+
+    async def _on_eio_message(self, eio_sid: str, data: Any) -> Any:
+        """Drop what arrives for a closed session (e.g. ``1`` then ``40`` in one POST
+        body): python-socketio would otherwise keep a session that no transport
+        belongs to, and it would never be removed."""
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return None
+        return await self._eio_message(eio_sid, data)
+
+    async def _on_eio_disconnect(self, eio_sid: str, reason: Any) -> Any:
+        """After the client's own CLOSE, answer its pending long-poll at once: engine.io
+        would hold it until the ping timeout (45 s), and the client waits for it."""
+        result = await self._eio_disconnect(eio_sid, reason)
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is not None and reason == self.sio.eio.reason.CLIENT_DISCONNECT:
+            socket.queue.put_nowait(None)  # engine.io's own "no more packets" marker
+        return result
+
+    def _connect_deadline(self, eio_sid: str) -> None:
+        self._connect_deadlines.pop(eio_sid, None)
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return
+        if self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is not None:
+            return
+        log.info("closing engine.io session %s: no Socket.IO CONNECT in time", eio_sid)
+        self.spawn(self._close_session(eio_sid, socket))
+
+    async def _close_session(self, eio_sid: str, socket: Any) -> None:
+        """engine.io's CLOSE, then the transport itself (a websocket stays open otherwise)."""
+        await socket.close(wait=False, abort=False, reason=self.sio.eio.reason.SERVER_DISCONNECT)
+        ws = self.websockets.by_eio_sid.get(eio_sid)
+        if ws is not None:
+            await ws.going_away()
+            ws.abort()
+
+    def _transport_is_open(self, eio_sid: str | None) -> bool:
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return socket is not None and not socket.closed and not socket.closing
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> Any:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        if not self._transport_is_open(eio_sid):
+            # e.g. an engine.io CLOSE then a CONNECT in one POST body: a session kept
+            # now would belong to no transport and never be removed.
+            return False
         token = self.settings.token
         if token is not None:
             given = auth.get("token") if isinstance(auth, dict) else None
@@ -115,6 +186,9 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
+        deadline = self._connect_deadlines.pop(eio_sid, None)  # connected: no timeout
+        if deadline is not None:
+            deadline.cancel()
         # Hold before joining: every broadcast from now on is kept for the welcome.
         self.fanout.hold(sid)
         upper = self._current_seq()
@@ -195,14 +269,21 @@ class SocketHub:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self, timeout: float) -> None:
-        """Tell every client we are going, then close transports, all within ``timeout``."""
-        sids = [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, None)]
-        if sids:
-            disconnects = [asyncio.ensure_future(self.sio.disconnect(sid)) for sid in sids]
-            _, pending = await asyncio.wait(disconnects, timeout=timeout / 2)
-            for task in pending:
-                task.cancel()
-        await self.websockets.close_all(timeout / 2)
+        """Close every client's transport within ``timeout``; clients then reconnect.
+
+        Not a Socket.IO DISCONNECT and not an engine.io CLOSE: after either of those
+        socket.io-client (and python-socketio's client) stop for good, and a graceful
+        restart would strand every dashboard. A closed websocket or a failed long-poll
+        is what a restart looks like to them, so they reconnect and replay from
+        ``auth.lastSeq``.
+        """
+        for handle in self._connect_deadlines.values():
+            handle.cancel()
+        self._connect_deadlines.clear()
+        for eio_sid, socket in list(self.sio.eio.sockets.items()):
+            if eio_sid not in self.websockets.by_eio_sid and not socket.closed:
+                end_polling(socket)  # long-polling, or upgrading: its poll fails now
+        await self.websockets.close_all(timeout)
         for task in list(self._tasks):
             task.cancel()
         await self.sio.shutdown()

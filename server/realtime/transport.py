@@ -7,14 +7,21 @@ Three changes to python-engineio's stock transport, each for a measured reason:
 - **Sends never block.** The stock writer awaits aiohttp's drain after each frame, so a
   client that stops reading stalls its writer forever while engine.io's per-socket
   queue grows without bound. Here a send writes the frame to the transport at once and
-  checks the transport's buffer instead: a client over the byte or message bound has
-  its transport aborted (a client that stopped reading never completes a graceful
-  close) and recovers by replay when it reconnects.
+  checks the transport's buffer instead: a client whose *unsent* bytes or messages are
+  over the bound has its transport aborted (a client that stopped reading never
+  completes a graceful close) and recovers by replay when it reconnects. Only what is
+  already waiting counts, so one event larger than the bound still reaches a client
+  that reads.
 - **Frames can be written directly.** ``write_frame`` takes a frame built once per
   broadcast; ``poll`` is replaced for upgraded sockets by a plain ``queue.get`` (no
   ``wait_for`` task per packet) whose dequeue and write happen in one step, so "the
   queue is empty" means "nothing is in flight" and a direct write cannot overtake a
   queued packet.
+
+It also closes what engine.io's stock handler leaves open: a packet that does not
+decode, or an engine.io CLOSE, ends the transport at once (a session lives exactly as
+long as its transport), and a second websocket opened for a session that is already
+upgrading is closed, as Node's engine.io does, instead of taking over its delivery.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from engineio import exceptions as engineio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers.aiohttp import WebSocket
@@ -68,19 +75,29 @@ class FrameText(str):
 
 
 class WebSocketRegistry:
-    """Open websocket transports by engine.io sid; closes them all on shutdown."""
+    """Open websocket transports: by engine.io sid for delivery, all of them for shutdown.
+
+    ``by_eio_sid`` holds only websockets engine.io has accepted (a fresh connection, or
+    an upgrade once the client confirmed it); ``open`` holds every websocket still
+    being served, including one in the middle of an upgrade.
+    """
 
     def __init__(self) -> None:
         self.by_eio_sid: dict[str, TrackedWebSocket] = {}
+        self.open: set[TrackedWebSocket] = set()
         self.on_overflow: Callable[[str, str], None] = lambda sid, reason: None
         self.high_water_bytes = 0
 
     async def close_all(self, timeout: float) -> None:
-        """Close every websocket; abort the transports of those that do not answer."""
-        sockets = list(self.by_eio_sid.values())
+        """Close every websocket with 1001 (going away); abort those that do not answer.
+
+        A closed transport, unlike a Socket.IO DISCONNECT, makes socket.io-client and
+        python-socketio reconnect by themselves (and replay with ``auth.lastSeq``).
+        """
+        sockets = list(self.open)
         if not sockets:
             return
-        closing = [asyncio.ensure_future(ws.close()) for ws in sockets]
+        closing = [asyncio.ensure_future(ws.going_away()) for ws in sockets]
         _, pending = await asyncio.wait(closing, timeout=timeout)
         for task in pending:
             task.cancel()
@@ -98,8 +115,10 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
         request: web.Request = environ["aiohttp.request"]
         self._request = request
         self._pending = 0
+        # aiohttp refuses a message of exactly max_msg_size (it checks ``>=``), while
+        # engine.io's maxPayload is the largest size allowed: one byte more.
         self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=self.compress
+            max_msg_size=self.server.max_http_buffer_size + 1, compress=self.compress
         )
         await self._sock.prepare(request)
         # Fixed for the connection's life; read once here, not once per delivery.
@@ -108,19 +127,64 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
         self.environ = environ
         eio_socket = self.handler.__self__
         self.eio_sid: str = eio_socket.sid
-        self.registry.by_eio_sid[self.eio_sid] = self
+        self._eio_socket = eio_socket
+        self.registry.open.add(self)
         try:
+            if eio_socket.connected and (eio_socket.upgrading or eio_socket.upgraded):
+                # Another websocket is upgrading this session (checked with no await
+                # before the handler marks it upgrading): refuse this one, as Node does.
+                log.info("closing a second websocket for session %s", self.eio_sid)
+                return self._sock
             if eio_socket.connected or not self.direct:
                 # An upgrade from long-polling (packets may still be queued for the
-                # poll), or deflate: engine.io's own handler, with the fast poll.
-                _install_fast_poll(eio_socket)
+                # poll), or deflate: engine.io's own handler, with the fast poll. The
+                # websocket is registered for delivery once the upgrade is accepted.
+                install_poll(eio_socket)
                 await self.handler(self)
             else:
+                self._register()
                 await self._serve(eio_socket)
         finally:
+            self.registry.open.discard(self)
             if self.registry.by_eio_sid.get(self.eio_sid) is self:
                 del self.registry.by_eio_sid[self.eio_sid]
+            if not self._sock.closed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._sock.close(), timeout=1.0)
         return self._sock
+
+    def _register(self) -> None:
+        self.registry.by_eio_sid[self.eio_sid] = self
+
+    async def wait(self) -> Any:
+        """engine.io's handler reads through this; once it has accepted the upgrade
+        (``upgraded`` set by this websocket's own handler), deliveries may come here."""
+        eio_socket = self._eio_socket
+        if eio_socket.upgraded and self.eio_sid not in self.registry.by_eio_sid:
+            self._register()
+        if eio_socket.closed:
+            return None  # CLOSE received: end the handler's loop, and with it the transport
+        data = await super().wait()
+        if self._decode(data) is None:
+            return None  # the stock handler would raise and leave the session open
+        return data
+
+    def _decode(self, data: str | bytes) -> eio_packet.Packet | None:
+        """The engine.io packet in ``data``, or None (logged) if it is not one."""
+        try:
+            packet = eio_packet.Packet(encoded_packet=data)
+        except (ValueError, IndexError, TypeError) as exc:
+            log.debug("invalid engine.io packet on %s (%s): closing", self.eio_sid, exc)
+            return None
+        if not 0 <= packet.packet_type < len(eio_packet.packet_names):
+            log.debug("unknown engine.io packet type on %s: closing", self.eio_sid)
+            return None
+        return packet
+
+    async def going_away(self) -> None:
+        """Close with 1001: the server is shutting down, the client should reconnect."""
+        with contextlib.suppress(Exception):
+            await self._sock.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
     async def _serve(self, eio_socket: Any) -> None:
         """engine.io over a fresh websocket, without engine.io's writer and reader tasks.
@@ -154,14 +218,19 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                     break  # close, closing, closed or error
                 if len(message.data) > server.max_http_buffer_size:
                     break
+                packet = self._decode(message.data)
+                if packet is None:
+                    break  # not engine.io: close at once, as Node does
                 try:
-                    await eio_socket.receive(eio_packet.Packet(encoded_packet=message.data))
+                    await eio_socket.receive(packet)
                 except engineio_exceptions.UnknownPacketError:
                     pass
                 except engineio_exceptions.SocketIsClosedError:
                     break
                 except Exception:  # one bad packet must not end the connection silently
                     log.exception("engine.io receive error on %s", self.eio_sid)
+                if eio_socket.closed:
+                    break  # the client sent CLOSE: nothing may arrive on this session now
         finally:
             await eio_socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
             with contextlib.suppress(Exception):
@@ -194,8 +263,10 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
         elif buffered > self.registry.high_water_bytes:
             self.registry.high_water_bytes = buffered
         limits = self.limits
-        pending = self._pending + messages
-        if buffered + len(frame) > limits.max_bytes or pending > limits.max_messages:
+        # Only what is still unsent counts: the frame being written is not "behind",
+        # and counting it would cut off, again after every reconnect, a client that
+        # reads fine but is sent one event larger than the bound.
+        if buffered > limits.max_bytes or self._pending > limits.max_messages:
             reason = (
                 f"slow consumer: {self._pending} messages / {buffered} bytes unsent "
                 f"(limits {limits.max_messages} / {limits.max_bytes})"
@@ -205,7 +276,7 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
             self.abort()
             return False
         transport.write(frame)
-        self._pending = pending
+        self._pending += messages
         return True
 
     def abort(self) -> None:
@@ -215,31 +286,55 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                 transport.abort()
 
 
-def _install_fast_poll(eio_socket: Any) -> None:
-    """Replace ``poll`` for the websocket writer: no ``wait_for`` task, no idle timeout.
+#: Put on a session's queue at shutdown: its long-poll is answered with an error (the
+#: session ends, the client reconnects) instead of an engine.io CLOSE, after which
+#: python-socketio's client would not reconnect.
+END_POLL: Any = object()
+
+
+def end_polling(eio_socket: Any) -> None:
+    """End a long-polling session's transport: its pending (or next) poll fails."""
+    eio_socket.queue.put_nowait(END_POLL)
+
+
+def install_poll(eio_socket: Any) -> None:
+    """Replace the session's ``poll``: ``END_POLL`` support, and for the websocket writer
+    no ``wait_for`` task and no idle timeout.
 
     The stock poll wraps ``queue.get`` in ``asyncio.wait_for`` (a task per packet on
     Python 3.11), and its idle timeout is redundant: engine.io's ping loop already
-    detects dead clients.
+    detects dead clients. Installed once per session (at connect, and again harmlessly
+    by an upgrade).
     """
+    if getattr(eio_socket, "_modeldeck_poll", False):
+        return
     stock_poll = eio_socket.poll
     queue: asyncio.Queue[Any] = eio_socket.queue
 
     async def poll() -> list[Any]:
         if not eio_socket.upgraded:
             polled: list[Any] = await stock_poll()  # long-polling keeps engine.io's logic
+            if any(p is END_POLL for p in polled):
+                before = polled[: next(i for i, p in enumerate(polled) if p is END_POLL)]
+                if before:
+                    queue.put_nowait(END_POLL)  # deliver these first; end the next poll
+                    return before
+                # engine.io closes the session and answers the poll with 400.
+                raise engineio_exceptions.QueueEmpty()
             return polled
         packets = [await queue.get()]
         queue.task_done()
         while not queue.empty():
             packets.append(queue.get_nowait())
             queue.task_done()
-        if None in packets:
-            queue.put_nowait(None)  # keep the close marker for anyone else waiting
-            packets = packets[: packets.index(None)]
+        for index, packet in enumerate(packets):
+            if packet is None or packet is END_POLL:
+                queue.put_nowait(None)  # keep the close marker for anyone else waiting
+                return packets[:index]
         return packets
 
     eio_socket.poll = poll
+    eio_socket._modeldeck_poll = True
 
 
 def websocket_class(
