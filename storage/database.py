@@ -9,12 +9,13 @@ uncommitted rows (WAL lets the reader run beside the writer). Events appended in
 transaction are handed to ``on_commit`` after COMMIT and before the lock is released,
 so their order is commit order.
 
-aiosqlite runs every statement it was given on its thread, whatever happens to the task
-that awaits it: a task cancelled while its BEGIN waits for another process's lock still
-gets the transaction, later. So BEGIN, COMMIT and ROLLBACK are awaited to their end even
-when the caller is cancelled (the cancellation is raised afterwards), and every write
-transaction ends in COMMIT or ROLLBACK; a COMMIT that went through hands its events on
-even if its caller was cancelled meanwhile. Faults of the disk or the files (full,
+aiosqlite runs every statement it was given on its thread, in order, whatever happens to
+the task that awaits it: a task cancelled while its BEGIN waits for another process's
+lock still gets the transaction, later. So every write transaction ends in COMMIT or
+ROLLBACK: a failed or cancelled BEGIN is followed by a ROLLBACK, COMMIT and ROLLBACK are
+awaited to their end even when the caller is cancelled (the cancellation is raised
+afterwards), and a COMMIT that went through hands its events on even if its caller was
+cancelled meanwhile. Faults of the disk or the files (full,
 deleted, read-only) become ``StorageUnavailable`` errors, and ``problem()`` tells
 ``/health`` about them.
 """
@@ -76,9 +77,11 @@ async def _to_the_end(step: Awaitable[object]) -> _Outcome:
     cancelled = False
     while not future.done():
         try:
-            await asyncio.wait((future,))  # never cancels ``future``, never raises its error
+            await asyncio.shield(future)
         except asyncio.CancelledError:
             cancelled = True
+        except BaseException:  # the statement's own failure: ``future`` keeps it
+            break
     error = asyncio.CancelledError() if future.cancelled() else future.exception()
     return _Outcome(error, cancelled)
 
@@ -244,10 +247,17 @@ class Database:
             if writer.in_transaction:  # only after a ROLLBACK failed: try it again
                 log.warning("the database writer was left in a transaction: rolling back")
                 await self._roll_back(writer)
-            begin = await _to_the_end(writer.execute("BEGIN IMMEDIATE"))
-            if begin.error is not None or begin.cancelled:
-                await self._roll_back(writer)  # a cancelled BEGIN may have begun after all
-                self._raise(begin)
+            try:
+                await writer.execute("BEGIN IMMEDIATE")
+            except BaseException as exc:
+                # aiosqlite runs a connection's calls in order, even those whose caller
+                # is gone: this ROLLBACK runs after the BEGIN and undoes it if it began
+                # after all (a cancellation while it waited for another process's lock).
+                await self._roll_back(writer)
+                error = self._translate(exc)
+                if error is exc:
+                    raise
+                raise error from exc
             tx = Transaction(writer, self.secrets)
             try:
                 yield tx
@@ -279,12 +289,14 @@ class Database:
             raise asyncio.CancelledError
 
     def _raise(self, outcome: _Outcome) -> None:
-        """Raise what ended a failed BEGIN/COMMIT: the cancellation first, else its error."""
+        """Raise what ended a failed COMMIT: the cancellation first, else its error."""
         if outcome.cancelled:
             raise asyncio.CancelledError from outcome.error
         assert outcome.error is not None
         error = self._translate(outcome.error)
-        raise error from (None if error is outcome.error else outcome.error)
+        if error is outcome.error:
+            raise error
+        raise error from outcome.error
 
     def _translate(self, exc: BaseException) -> BaseException:
         """SQLite's failures as storage errors; anything else unchanged."""
