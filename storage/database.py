@@ -157,6 +157,14 @@ class Database:
         return conn
 
     async def close(self) -> None:
+        if self._writer is not None:
+            try:
+                self._files.check_writable()
+            except StorageUnavailable as exc:
+                # Closing checkpoints the WAL through the -shm mapping: with unwritable
+                # files the kernel may end the process with SIGBUS right here, so say
+                # why first. What was committed is in the -wal.
+                log.error("closing the database anyway: %s", exc.message)
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
