@@ -15,9 +15,8 @@ lock still gets the transaction, later. So every write transaction ends in COMMI
 ROLLBACK: a failed or cancelled BEGIN is followed by a ROLLBACK, COMMIT and ROLLBACK are
 awaited to their end even when the caller is cancelled (the cancellation is raised
 afterwards), and a COMMIT that went through hands its events on even if its caller was
-cancelled meanwhile. Faults of the disk or the files (full,
-deleted, read-only) become ``StorageUnavailable`` errors, and ``problem()`` tells
-``/health`` about them.
+cancelled meanwhile. Faults of the disk or the files (full, deleted, read-only) become
+``StorageUnavailable`` errors, and ``problem()`` tells ``/health`` about them.
 """
 
 from __future__ import annotations
