@@ -12,12 +12,15 @@
     ├── ResourceConflict             conflict        409
     ├── PayloadTooLarge              payload_too_large 413
     ├── UnsupportedMediaType         unsupported_media_type 415
-    └── Unavailable                  unavailable     503
+    ├── Unavailable                  unavailable     503
+    └── InsufficientStorage          insufficient_storage 507
 
 Storage errors (``storage.errors``) and Ollama errors (``server.ollama.client``) are
 translated here too, so routes and socket handlers never build error bodies themselves:
 Ollama unreachable -> 503, no such model -> 404, an invalid name -> 422 naming ``model``,
 any other Ollama error -> 400 (Ollama refused the request) or 503 (Ollama failed).
+A database that cannot take the request (``StorageUnavailable``: busy, its file gone,
+read-only, a disk fault) -> 503, its disk full -> 507; both with ``service: database``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from server.ollama.client import (
     OllamaRequestError,
     OllamaUnavailable,
 )
-from storage.errors import Conflict, NotFound, StorageError
+from storage.errors import Conflict, DiskFull, NotFound, StorageError, StorageUnavailable
 
 
 class ServiceError(Exception):
@@ -109,6 +112,10 @@ class Unavailable(ServiceError):
     status, code = 503, "unavailable"
 
 
+class InsufficientStorage(ServiceError):
+    status, code = 507, "insufficient_storage"
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(to_camel(part) if isinstance(part, str) else str(part) for part in loc)
 
@@ -141,6 +148,10 @@ def to_service_error(exc: Exception) -> ServiceError:
             return ResourceNotFound(exc.message, details=details)
         if isinstance(exc, Conflict):
             return ResourceConflict(exc.message, details=details)
+        if isinstance(exc, DiskFull):
+            return InsufficientStorage(exc.message, details={"service": "database"})
+        if isinstance(exc, StorageUnavailable):
+            return Unavailable(exc.message, details={"service": "database"})
         return ServiceError(exc.message)
     return ServiceError("internal error")
 

@@ -36,8 +36,10 @@ def modeldeck_version() -> str:
 
 @api.get("/health", summary="Liveness and dependencies (no auth)", auth=False)
 async def health(request: web.Request) -> web.Response:
+    """503 and ``status: degraded`` while the database cannot be written; ``db`` says why."""
     app = request.app
-    db_ok = await app[DATABASE].ping()
+    db_problem = await app[DATABASE].problem()
+    db_ok = db_problem is None
     ollama = "unknown"
     checker = app.get(OLLAMA_HEALTH)
     if checker is not None:
@@ -45,7 +47,7 @@ async def health(request: web.Request) -> web.Response:
     return json_response(
         {
             "status": "ok" if db_ok else "degraded",
-            "db": "ok" if db_ok else "error",
+            "db": db_problem or "ok",  # what is wrong, in words, when it is not ok
             "ollama": ollama,
             "version": modeldeck_version(),
             "uptimeSeconds": round(time.monotonic() - app[STARTED_AT], 3),
