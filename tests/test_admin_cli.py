@@ -291,7 +291,8 @@ async def test_ollama_ls_and_rm(with_ollama: Running) -> None:
 async def test_pull_prints_progress_lines_then_the_final_state(with_ollama: Running) -> None:
     result = await modeldeck("ollama pull tinyllama", env=clean_env(with_ollama.url))
     assert result.code == 0, result
-    assert result.lines[0] == "tinyllama:latest  queued  position 1"
+    # Nothing else is pulling: no queue position, the job is not waiting behind anything.
+    assert not any("position" in line for line in result.lines), result.out
     downloading = [
         line for line in result.lines if line.startswith("tinyllama:latest  downloading")
     ]
