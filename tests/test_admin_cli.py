@@ -22,9 +22,8 @@ import sys
 import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-
 from importlib.metadata import version
+from pathlib import Path
 
 import aiohttp
 import click
