@@ -16,7 +16,7 @@ import pytest
 
 from tests.children import ROOT, Child
 
-LEAKY_TESTS = '''
+LEAKY_TESTS = """
 import subprocess, sys
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(600)"]
@@ -34,7 +34,7 @@ def test_leaks_a_child_and_an_orphan(tmp_path):
     )
     with open({pids!r}, "w") as out:
         out.write(f"{{child.pid}} {{middle.stdout.strip()}}")
-'''
+"""
 
 
 async def test_a_run_that_leaves_processes_fails_and_names_them(tmp_path: Path) -> None:
