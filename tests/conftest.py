@@ -7,6 +7,7 @@ behind fails, naming it (the leftovers are killed first).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from server.app import create_app
 from server.settings import Settings
 from tests.clients import Api, EventRecorder
-from tests.leftovers import adopt_orphans, end_leftovers
+from tests.leftovers import MARKER, end_leftovers, mark_run
 
 ServerFactory = Callable[..., Awaitable["Running"]]
 
@@ -104,9 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # Orphans (a child whose parent was killed) become ours instead of init's, so the
-    # check at the end finds them too.
-    adopt_orphans()
+    mark_run()  # every process this run starts inherits the token
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -116,7 +115,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail a run that leaves processes behind, naming them; they are killed first."""
-    ended = end_leftovers()
+    ended = end_leftovers(os.environ[MARKER])
     if not ended:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,29 +1,36 @@
 """Processes a test run leaves behind: found, killed and named at the end of the run.
 
-The test process makes itself a child subreaper (Linux ``PR_SET_CHILD_SUBREAPER``):
-a process whose parent dies (a proxy child of a server that was SIGKILLed, a helper
-of a killed helper) is re-parented to the test run rather than to init, so it stays
-among the run's descendants and :func:`end_leftovers` finds it.
+A process started by a test may outlive its parent (a proxy child of a server that
+was SIGKILLed, the helper of a killed helper) and be re-parented to init, so the
+run's descendants are not enough to find it. :func:`mark_run` puts a token in this
+process's environment, which every child inherits (the test helpers and the proxy
+supervisor pass ``os.environ`` on); :func:`end_leftovers` finds live processes that
+carry it, plus any descendant that does not.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
+import secrets
 
 import psutil
 
-PR_SET_CHILD_SUBREAPER = 36
+MARKER = "LEFTOVER_CHECK_TOKEN"
 
 
-def adopt_orphans() -> bool:
-    """Become the reaper of orphaned descendants; False where the OS cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+def mark_run() -> str:
+    """Tag this run's future children (a nested run gets its own token)."""
+    token = f"{os.getpid()}-{secrets.token_hex(8)}"
+    os.environ[MARKER] = token
+    return token
+
+
+def _carries(process: psutil.Process, token: str) -> bool:
+    try:
+        return process.environ().get(MARKER) == token
+    except (psutil.Error, OSError):
+        return False  # gone, or another user's process
 
 
 def _describe(process: psutil.Process) -> str:
@@ -34,20 +41,24 @@ def _describe(process: psutil.Process) -> str:
     return f"pid {process.pid}: {command[:200]}"
 
 
-def end_leftovers(grace: float = 3.0) -> list[str]:
-    """Kill every live descendant of this process; returns one line naming each.
-
-    Zombies (ended, waiting to be reaped) are reaped and not counted: they hold no
-    resources but a process-table slot.
-    """
-    me = psutil.Process()
-    alive: list[psutil.Process] = []
-    for child in me.children(recursive=True):
+def leftovers(token: str) -> list[psutil.Process]:
+    """Live processes of this run other than this process itself."""
+    me = os.getpid()
+    found = {p.pid: p for p in psutil.Process().children(recursive=True)}
+    for process in psutil.process_iter():
+        if process.pid != me and process.pid not in found and _carries(process, token):
+            found[process.pid] = process
+    alive = []
+    for process in found.values():
         with contextlib.suppress(psutil.Error):
-            if child.status() == psutil.STATUS_ZOMBIE:
-                _reap(child.pid)
-            else:
-                alive.append(child)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+    return sorted(alive, key=lambda p: p.pid)
+
+
+def end_leftovers(token: str, grace: float = 3.0) -> list[str]:
+    """Terminate (then kill) this run's leftover processes; one line naming each."""
+    alive = leftovers(token)
     named = [_describe(p) for p in alive]
     for process in alive:
         with contextlib.suppress(psutil.Error):
@@ -57,11 +68,4 @@ def end_leftovers(grace: float = 3.0) -> list[str]:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(still, timeout=grace)
-    for process in alive:
-        _reap(process.pid)
     return named
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
