@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp_cors
 from aiohttp import web
 
 from events.bus import EventBus
@@ -27,11 +26,13 @@ from server import (
     routes_system,
     routes_test_client,
 )
+from server.browser_guard import BrowserGuard, setup_cors
 from server.catch_up import missed_events
 from server.http_api import RouteSpec
 from server.keys import (
     BUS,
     DATABASE,
+    GUARD,
     HUB,
     METRICS,
     PROXY,
@@ -57,7 +58,7 @@ from server.supervisor import Supervisor, supervisor_context
 from storage import event_log
 from storage.database import Database
 from storage.records import LoggedEvent
-from storage.secrets import SecretBox
+from storage.secret_key import load_secret_key, record_fingerprint
 
 log = logging.getLogger("modeldeck")
 
@@ -77,12 +78,13 @@ ROUTE_TABLES = (
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_pipeline], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[GUARD] = BrowserGuard(settings)
     app[STARTED_AT] = time.monotonic()
     supervisor = Supervisor.from_settings(settings)
     app[SUPERVISOR] = supervisor
     app[PROXY] = supervisor
 
-    hub = SocketHub(settings)
+    hub = SocketHub(settings, app[GUARD])
     app[HUB] = hub
     app[METRICS] = Metrics(hub)
     hub.sio.attach(app)
@@ -90,7 +92,8 @@ def create_app(settings: Settings) -> web.Application:
     specs: list[RouteSpec] = [spec for table in ROUTE_TABLES for spec in table.specs]
     app[ROUTE_SPECS] = specs
     routes = [route for table in ROUTE_TABLES for route in table.add_to(app)]
-    _setup_cors(app, settings, routes)
+    # REST routes only: socket.io answers its own preflights (same origins).
+    setup_cors(app, settings.cors_origins, routes)
 
     app.cleanup_ctx.append(storage_context)
     app.cleanup_ctx.append(ollama_context)
@@ -100,30 +103,22 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _setup_cors(app: web.Application, settings: Settings, routes: list[web.AbstractRoute]) -> None:
-    """CORS for our REST routes only: socket.io answers its own preflights (same origins)."""
-    options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
-        allow_credentials=True, expose_headers="*", allow_headers="*", allow_methods="*"
-    )
-    cors = aiohttp_cors.setup(app, defaults={o: options for o in settings.cors_origins})
-    for route in routes:
-        cors.add(route)
-
-
-def _secret_box(settings: Settings) -> SecretBox:
-    if settings.secret_key is not None:
-        return SecretBox(settings.secret_key.get_secret_value())
-    return SecretBox.from_key_file(settings.key_file)
-
-
 async def storage_context(app: web.Application) -> AsyncIterator[None]:
     """Database, registry service, read cache and event bus, in that order."""
     settings = app[SETTINGS]
-    db = Database(settings.db, _secret_box(settings), event_retention=settings.event_retention)
+    given = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
+    key = load_secret_key(settings.db, settings.key_file, given)
+    if key.created is not None:
+        log.warning(
+            "generated the secret key %s: it encrypts stored API keys and credentials; "
+            "back it up with the database: losing it loses every stored secret", key.created
+        )
+    db = Database(settings.db, key.box, event_retention=settings.event_retention)
     await db.open()
     if db.migrations_applied:
         log.info("database %s migrated: %s", settings.db, ", ".join(db.migrations_applied))
     try:
+        await record_fingerprint(db, key.fingerprint)
         if not settings.no_seed:
             await seed_once(db)
         cache = RegistryCache(db)
@@ -146,7 +141,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE] = db
         app[BUS] = bus
         app[REGISTRY_CACHE] = cache
-        registry = RegistryService(db, app[PROXY])
+        registry = RegistryService(
+            db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams
+        )
         app[REGISTRY] = registry
         register_socket_requests(app[HUB], registry)
         yield

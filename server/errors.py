@@ -4,6 +4,9 @@
     ├── BadRequest                   bad_request     400
     │   └── ValidationFailed         validation_error 422
     ├── Unauthorized                 unauthorized    401
+    ├── Forbidden                    forbidden       403
+    │   ├── HostNotAllowed           host_not_allowed 403
+    │   └── OriginNotAllowed         origin_not_allowed 403
     ├── NotFoundError                not_found       404
     ├── MethodNotAllowed             method_not_allowed 405
     ├── ConflictError                conflict        409
@@ -64,6 +67,22 @@ class ValidationFailed(BadRequest):
 
 class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class HostNotAllowed(Forbidden):
+    """The ``Host`` header names no host this server answers to (DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
+class OriginNotAllowed(Forbidden):
+    """A page from another origin, not named by ``--cors-origin``, sent this request."""
+
+    code = "origin_not_allowed"
 
 
 class NotFoundError(ServiceError):

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the keys name their types as strings: no import cycles at r
     import socketio  # noqa: F401
 
     from events.bus import EventBus  # noqa: F401
+    from server.browser_guard import BrowserGuard  # noqa: F401
     from server.http_api import RouteSpec  # noqa: F401
     from server.metrics import Metrics  # noqa: F401
     from server.ollama_service import OllamaService  # noqa: F401
@@ -38,3 +39,4 @@ OLLAMA_HEALTH = web.AppKey["Callable[[], Awaitable[bool]]"]("ollama_health")
 OLLAMA = web.AppKey["OllamaService"]("ollama")
 PULLS = web.AppKey["PullPool"]("pulls")
 METRICS = web.AppKey["Metrics"]("metrics")
+GUARD = web.AppKey["BrowserGuard"]("browser_guard")

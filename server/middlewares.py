@@ -1,4 +1,5 @@
-"""The request middleware: bearer-token auth, errors to JSON, one log line per request."""
+"""The request middleware: browser safety, bearer-token auth, errors to JSON, one log
+line per request (its path only: a query string can carry a token)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from server.errors import (
     to_service_error,
 )
 from server.http_api import json_response
-from server.keys import METRICS, SETTINGS
+from server.keys import GUARD, METRICS, SETTINGS
 
 log = logging.getLogger("modeldeck.http")
 
@@ -31,7 +32,8 @@ def error_response(error: ServiceError) -> web.Response:
 
 @web.middleware
 async def request_pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Auth, then the handler; failures become JSON errors; one log line and metric each.
+    """Browser checks, auth, then the handler; failures become JSON errors; one log line
+    and metric each.
 
     One middleware rather than three: a websocket keeps its request's whole middleware
     chain suspended for the life of the connection, so every layer costs memory per
@@ -39,6 +41,15 @@ async def request_pipeline(request: web.Request, handler: Handler) -> web.Stream
     """
     started = time.perf_counter()
     try:
+        request.app[GUARD].check(
+            request.method,
+            request.headers,
+            has_body=request.body_exists,
+            content_type=request.content_type,
+            # engine.io's polling POSTs have their own content types; Host and Origin
+            # still apply to /socket.io/ (the Origin check is what keeps pages out).
+            check_body=not request.path.startswith("/socket.io/"),
+        )
         check_token(request)
         response = await handler(request)
     except web.HTTPException as exc:
@@ -52,7 +63,7 @@ async def request_pipeline(request: web.Request, handler: Handler) -> web.Stream
     log.info(
         "%s %s %d %.1fms",
         request.method,
-        request.path_qs,
+        request.path,
         response.status,
         (time.perf_counter() - started) * 1000,
     )

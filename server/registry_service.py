@@ -16,10 +16,11 @@ from slugify import slugify
 from events.payloads import CredentialsUpdated, Payload
 from server import snapshots
 from server.config_sections import require_section, validate_section
-from server.errors import BadRequest, ConflictError
+from server.errors import BadRequest, ConflictError, ValidationFailed
 from server.proxy_state import ProxyState
 from server.schemas import CredentialsPut, ModelCreate, ModelUpdate, ProviderCreate, ProviderUpdate
 from server.snapshots import RegistryState
+from server.upstreams import upstream_refusal
 from storage import credentials, models, providers
 from storage.database import Database, Transaction
 from storage.records import CredentialRecord, ModelRecord, ProviderRecord
@@ -52,9 +53,23 @@ def check_transition(current: str, new: str) -> None:
 class RegistryService:
     """Provider, model, config and credential writes. Safe to call concurrently."""
 
-    def __init__(self, db: Database, proxy: ProxyState) -> None:
+    def __init__(
+        self, db: Database, proxy: ProxyState, *, allow_link_local_upstreams: bool = False
+    ) -> None:
         self.db = db
         self.proxy = proxy
+        self.allow_link_local_upstreams = allow_link_local_upstreams
+
+    def _check_base_url(self, base_url: str | None) -> None:
+        """The router sends the provider's key to ``baseUrl``: refuse metadata services."""
+        if base_url is None:
+            return
+        refused = upstream_refusal(base_url, allow_link_local=self.allow_link_local_upstreams)
+        if refused is not None:
+            raise ValidationFailed(
+                f"baseUrl: {refused}",
+                details=[{"field": "baseUrl", "message": refused, "type": "value_error"}],
+            )
 
     async def _log(self, tx: Transaction, *events: Build | Payload) -> None:
         """Log the write's events, then a fresh ``proxy:status``, from one read of the rows."""
@@ -81,6 +96,7 @@ class RegistryService:
     # -- providers ---------------------------------------------------------------
 
     async def create_provider(self, body: ProviderCreate) -> ProviderRecord:
+        self._check_base_url(body.base_url)
         fields = body.model_dump()
         async with self.db.transaction() as tx:
             fields["id"] = fields["id"] or await self._unique_id(tx, "providers", body.name)
@@ -89,6 +105,9 @@ class RegistryService:
         return record
 
     async def update_provider(self, provider_id: str, body: ProviderUpdate) -> ProviderRecord:
+        """Apply the sent fields; a new ``baseUrl`` drops the stored key unless one is sent
+        (see ``providers.update``), so a changed upstream never receives the old key."""
+        self._check_base_url(body.base_url)
         return await self._change_provider(provider_id, body.changes(), "updated")
 
     async def set_provider_enabled(self, provider_id: str, enabled: bool) -> ProviderRecord:

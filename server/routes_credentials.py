@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.http_api import RouteTable, json_response
+from server.http_api import RouteTable, json_response, validate
 from server.keys import REGISTRY
-from server.schemas import CredentialsPut
+from server.schemas import CredentialsPath, CredentialsPut
 
 api = RouteTable("credentials")
 
 
 def _provider(request: web.Request) -> str:
-    return request.match_info.get("provider", "qwen")
+    """The provider key, held to the slug rules of ids (422 naming ``provider``)."""
+    given = {"provider": request.match_info.get("provider", "qwen")}
+    return validate(CredentialsPath, given).provider
 
 
 async def _status(request: web.Request) -> web.Response:

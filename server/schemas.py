@@ -8,6 +8,7 @@ optional field.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,13 +23,33 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from server.upstreams import syntax_refusal
 from storage.records import ModelStatus, ModelType
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True)
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-SdkId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+#: Control characters (C0, DEL, C1), line/paragraph separators and the bidirectional
+#: embeddings, overrides, isolates and marks that make a name display as another one.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _printable(value: str) -> str:
+    found = _UNPRINTABLE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control or bidirectional-override characters "
+            f"(found U+{ord(found.group()):04X} at position {found.start()})"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+    AfterValidator(_printable),
+]
+SdkId = Name
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 PositiveInt = Annotated[int, Field(gt=0, le=2**31)]
 
@@ -44,6 +65,17 @@ def _check_http_url(value: str) -> str:
 HttpUrl = Annotated[
     str, StringConstraints(max_length=2000, strip_whitespace=True), AfterValidator(_check_http_url)
 ]
+
+
+def _check_base_url(value: str) -> str:
+    refused = syntax_refusal(value)
+    if refused is not None:
+        raise ValueError(refused)
+    return value
+
+
+#: A provider's base URL: the router appends paths to it, so no query or fragment.
+BaseUrl = Annotated[HttpUrl, AfterValidator(_check_base_url)]
 
 
 class Body(BaseModel):
@@ -74,7 +106,7 @@ class ProviderCreate(Body):
     id: Slug | None = None
     name: Name
     sdk_id: SdkId
-    base_url: HttpUrl | None = None
+    base_url: BaseUrl | None = None
     api_key: Secret | None = None
     image_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     enabled: bool = True
@@ -83,7 +115,7 @@ class ProviderCreate(Body):
 class ProviderUpdate(Update):
     name: Name | None = None
     sdk_id: SdkId | None = None
-    base_url: HttpUrl | None = None
+    base_url: BaseUrl | None = None
     api_key: Secret | None = None
     image_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     enabled: bool | None = None
@@ -138,6 +170,12 @@ class ModelFilter(Body):
 
 class RegistryTypeFilter(Body):
     type: ModelType | None = None
+
+
+class CredentialsPath(Body):
+    """``/api/credentials/{provider}``: the provider key follows the id rules."""
+
+    provider: Slug
 
 
 class DeleteProviderQuery(Body):

@@ -21,6 +21,7 @@ import socketio
 from events import codec
 from events.bus import Broadcast
 from events.names import ALL_TOPICS, Event, topic_room
+from server.browser_guard import BrowserGuard
 from server.catch_up import Reset, parse_last_seq
 from server.fanout import NAMESPACE, Fanout, Outgoing
 from server.middlewares import token_matches
@@ -41,17 +42,21 @@ GREETING_MAX_AGE = 1.0
 class SocketHub:
     """Owns the AsyncServer. One event loop; handlers may run concurrently."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, guard: BrowserGuard) -> None:
         self.settings = settings
         self._tasks: set[asyncio.Future[None]] = set()
         self.websockets = WebSocketRegistry()
         self.replays_served = 0
         self.resets_sent = 0
         limits = QueueLimits(settings.client_queue_messages, settings.client_queue_bytes)
-        origins: str | list[str] = "*" if "*" in settings.cors_origins else settings.cors_origins
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
-            cors_allowed_origins=origins,
+            # The page's own origin or one --cors-origin names (the request middleware
+            # refuses the others first); never [], which would turn the check off.
+            cors_allowed_origins=lambda origin, environ: guard.origin_allowed(
+                origin, environ.get("HTTP_HOST")
+            ),
+            cors_credentials=False,
             json=codec,
             http_compression=False,
             logger=False,

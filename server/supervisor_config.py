@@ -128,6 +128,10 @@ def router_spec(settings: Settings) -> ProcessSpec:
     """
     env: dict[str, str] = {
         "MODELDECK_LOG_LEVEL": settings.log_level,
+        # The same browser-safety rules as the server's (set even when empty, so a
+        # CORS_ORIGIN in the inherited environment cannot widen them).
+        "MODELDECK_CORS_ORIGIN": settings.cors_origin,
+        "MODELDECK_ALLOWED_HOSTS": ",".join(settings.allowed_hosts),
         # The router exits when this process is gone, even after a kill -9 of it.
         PARENT_PID_ENV: str(os.getpid()),
     }
@@ -141,6 +145,8 @@ def router_spec(settings: Settings) -> ProcessSpec:
     ]  # fmt: skip
     if settings.insecure:
         command.append("--insecure")
+    if settings.allow_link_local_upstreams:
+        command.append("--allow-link-local-upstreams")
     probe = "127.0.0.1" if settings.host in WILDCARD_HOSTS else settings.host
     url_host = f"[{probe}]" if ":" in probe else probe
     return ProcessSpec(

@@ -10,6 +10,8 @@
 //   {"cmd": "state", "is": S} | {"prefix": P}      wait until #state reads S (or starts with P)
 //   {"cmd": "event", "name": N, "text": T}         wait for <li data-event=N> containing T
 //   {"cmd": "click", "selector": CSS}              click a button
+//   {"cmd": "evaluate", "script": JS}              run a function expression in the page,
+//                                                  reply {"value": what it returned}
 //   {"cmd": "close"}                               close the browser and exit 0
 // Each waiting command takes "timeout" (ms, default 10000). Page console messages and
 // errors go to stderr, for the test's transcript.
@@ -89,6 +91,9 @@ const commands = {
   async click({ selector }) {
     await page.click(selector);
     return {};
+  },
+  async evaluate({ script }) {
+    return { value: await page.evaluate(script) };
   },
 };
 

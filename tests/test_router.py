@@ -361,7 +361,9 @@ async def test_own_errors_are_openai_shaped(client: openai.AsyncOpenAI) -> None:
         async with session.post(f"{base}/nothing", json={}) as response:
             assert response.status == 404
             assert (await response.json())["error"]["code"] == "unknown_url"
-        async with session.post(f"{base}/chat/completions", data=b"{nope") as response:
+        async with session.post(
+            f"{base}/chat/completions", data=b"{nope", headers={"Content-Type": "application/json"}
+        ) as response:
             assert response.status == 400
             error = (await response.json())["error"]
             assert error["type"] == "invalid_request_error" and "JSON" in error["message"]
