@@ -149,8 +149,7 @@ def ready_line(settings: Settings, sock: socket.socket, *, key_generated: bool, 
     )
     if key_generated:
         line += (
-            f"; generated the secret key file {settings.key_file} "
-            "(it decrypts the stored API keys: keep it with the database)"
+            f"; new secret key file {settings.key_file} (back it up with the database)"
         )
     return line
 

@@ -94,7 +94,7 @@ async def test_the_ready_line_comes_once_serving_and_names_the_pages_and_a_new_k
             base = f"http://127.0.0.1:{port}"
             assert f"modeldeck ready on {base} (db {db}, " in line
             assert f"dashboard {base}/, live event page {base}/test-client" in line
-            generated = f"generated the secret key file {db}.key"
+            generated = f"; new secret key file {db}.key (back it up with the database)"
             assert (generated in line) is first, line
             child.signal(signal.SIGTERM)
             assert await child.wait() == 0
