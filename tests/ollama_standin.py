@@ -173,7 +173,7 @@ def _synthetic_spec(family: str, category: str, parameter_size: str) -> ModelSpe
 
 def catalog_models() -> dict[str, ModelSpec]:
     """Every tag of modeldeck's Ollama catalog (``server/data/ollama_catalog.json``)."""
-    from server.catalog import load_catalog
+    from server.ollama.catalog import load_catalog
 
     specs: dict[str, ModelSpec] = {}
     for model in load_catalog().models:

@@ -16,8 +16,8 @@ from datetime import datetime
 import aiohttp
 import ollama
 import pytest
-from server.catalog import load_catalog
 
+from server.ollama.catalog import load_catalog
 from tests.children import ROOT
 from tests.ollama_standin import OllamaStandin, RecordedRequest
 
