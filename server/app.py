@@ -18,6 +18,7 @@ from aiohttp import web
 from events.bus import EventBus
 from server import (
     routes_credentials,
+    routes_dashboard,
     routes_events,
     routes_models,
     routes_ollama,
@@ -71,6 +72,7 @@ ROUTE_TABLES = (
     routes_events.api,
     routes_ollama.api,
     routes_test_client.api,
+    routes_dashboard.api,
 )
 
 
