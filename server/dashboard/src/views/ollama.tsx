@@ -76,23 +76,24 @@ function Terms(props: { at: VramAt }): JSX.Element {
 
 function InstalledRow(props: { model: OllamaModel }): JSX.Element {
   const m = props.model;
+  const name = m.model || m.name;
   const [context, setContext] = useState('8192');
   const [estimate, setEstimate] = useState<VramEstimate | null>(null);
-  const id = `vram-${m.name.replace(/[^A-Za-z0-9]/g, '-')}`;
+  const id = `vram-${name.replace(/[^A-Za-z0-9]/g, '-')}`;
   return (
-    <tr data-ollama-model={m.name}>
-      <th scope="row">{m.name}</th>
+    <tr data-ollama-model={name}>
+      <th scope="row">{name}</th>
       <td class="num">{bytes(m.size)}</td>
       <td>{m.details?.family ?? '–'}</td>
       <td>{m.details?.parameterSize ?? '–'}</td>
       <td>{m.details?.quantizationLevel ?? '–'}</td>
       <td class="vram">
         <span class="inline-form">
-          <label for={id} class="sr-only">Context length for {m.name}</label>
+          <label for={id} class="sr-only">Context length for {name}</label>
           <input id={id} class="short" inputMode="numeric" value={context} onInput={(e) => setContext(e.currentTarget.value)} />
           <span class="muted">tokens</span>
-          <Action name="vram" label="Estimate" title={`Estimate VRAM of ${m.name}`} run={async () => {
-            setEstimate(await api.get<VramEstimate>(`/api/ollama/models/${seg(m.name)}/vram?context=${encodeURIComponent(context.trim())}`));
+          <Action name="vram" label="Estimate" title={`Estimate VRAM of ${name}`} run={async () => {
+            setEstimate(await api.get<VramEstimate>(`/api/ollama/models/${seg(name)}/vram?context=${encodeURIComponent(context.trim())}`));
           }} />
         </span>
         {estimate?.atRequestedContext && <Terms at={estimate.atRequestedContext} />}
@@ -178,7 +179,7 @@ export function OllamaView(props: { state: AppState }): JSX.Element {
             <table id="ollama-models" aria-labelledby="installed-heading">
               <thead><tr><th scope="col">Model</th><th scope="col" class="num">Size</th><th scope="col">Family</th>
                 <th scope="col">Parameters</th><th scope="col">Quantisation</th><th scope="col">VRAM at a context</th></tr></thead>
-              <tbody>{installed.map((m) => <InstalledRow key={m.name} model={m} />)}</tbody>
+              <tbody>{installed.map((m) => <InstalledRow key={m.model || m.name} model={m} />)}</tbody>
             </table>
           </div>
         )}
