@@ -151,6 +151,9 @@ export function connect(): void {
       cb(auth);
     },
     reconnectionDelayMax: 2000,
+    // A Manager of its own: the one socket.io caches per URL may be closing with the
+    // socket this one replaces (after a token was entered), and then never connects.
+    forceNew: true,
   });
   socket = s;
   setConnection('connecting');

@@ -4,7 +4,7 @@ import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { storeToken } from '../api';
-import { reconnect, refetchLists } from '../live';
+import { reconnect } from '../live';
 import { useAppState, update, type AppState, type Connection } from '../store';
 import { ActivityView } from './activity';
 import { CredentialsView } from './credentials';
@@ -57,8 +57,7 @@ function TokenPrompt(props: { message: string }): JSX.Element {
     storeToken(token.trim());
     setToken('');
     update((s) => ({ ...s, needToken: false, tokenMessage: '' }));
-    reconnect();
-    refetchLists().catch(() => {});
+    reconnect(); // the greeting brings the lists
   };
   return (
     <div class="overlay">

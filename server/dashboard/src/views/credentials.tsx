@@ -48,7 +48,7 @@ function CredentialsForm(props: { provider: string; onDone: () => void }): JSX.E
     }
   };
   return (
-    <form class="panel form-grid" onSubmit={submit} aria-label={`Set credentials of ${props.provider}`}>
+    <form class="panel form-grid" noValidate onSubmit={submit} aria-label={`Set credentials of ${props.provider}`}>
       <h3>Credentials of {props.provider}</h3>
       <Field form={form} name="token" label="Token" error={errors.errors.get('token')} hint="stored encrypted; never shown again">
         {(a) => <input {...a} type="password" autocomplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} />}

@@ -68,7 +68,7 @@ function ModelForm(props: { model: Model | null; providers: Provider[]; onDone: 
   };
 
   return (
-    <form class="panel form-grid" onSubmit={submit} aria-label={m ? `Edit model ${m.name}` : 'Add a model'}>
+    <form class="panel form-grid" noValidate onSubmit={submit} aria-label={m ? `Edit model ${m.name}` : 'Add a model'}>
       <h3>{m ? `Edit ${m.name}` : 'Add a model'}</h3>
       {!m && (
         <Field form={form} name="id" label="Id (optional)" error={errors.errors.get('id')} hint="made from the name when empty">
@@ -175,7 +175,7 @@ function ConfigEditor(props: { model: Model; onClose: () => void }): JSX.Element
 
   const form = `config-${props.model.id}-${section}`;
   return (
-    <form class="panel config" onSubmit={save} aria-label={`Config of ${props.model.name}`}>
+    <form class="panel config" noValidate onSubmit={save} aria-label={`Config of ${props.model.name}`}>
       <div class="section-head">
         <h3>Config of {props.model.name}</h3>
         <button type="button" onClick={props.onClose}>Close</button>

@@ -46,7 +46,7 @@ function ProviderForm(props: { provider: Provider | null; onDone: () => void }):
   };
 
   return (
-    <form class="panel form-grid" onSubmit={submit} aria-label={editing ? `Edit provider ${editing.name}` : 'Add a provider'}>
+    <form class="panel form-grid" noValidate onSubmit={submit} aria-label={editing ? `Edit provider ${editing.name}` : 'Add a provider'}>
       <h3>{editing ? `Edit ${editing.name}` : 'Add a provider'}</h3>
       {!editing && (
         <Field form={form} name="id" label="Id (optional)" error={errors.errors.get('id')} hint="made from the name when empty">
