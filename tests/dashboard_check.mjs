@@ -56,6 +56,9 @@ page.on('pageerror', (e) => {
   log(`page error: ${e.message}`);
   errors.push(`page error: ${e.message}`);
 });
+page.on('response', (r) => {
+  if (r.status() >= 400) log(`response ${r.status()} ${r.request().method()} ${r.url()}`);
+});
 page.on('request', (r) => {
   const url = r.url();
   if (home && /^(https?|wss?):/.test(url) && new URL(url).host !== home) foreign.push(url);

@@ -191,6 +191,25 @@ async def test_page_and_assets_are_served_without_a_token(start_server: Any) -> 
 
 
 @needs_browser
+async def test_the_debug_page_writes_nothing_unless_asked(serve: Serve, page: Page) -> None:
+    server = await serve()
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, server.url, None)
+        _, before = await api.get("/api/models")
+        for path in ("/test-client", "/test-client/"):  # the library loads at the first try
+            assert (await page.do("open", url=server.url + path))["status"] == 200
+            await page.see("#state", "connected")
+            assert await page.value("document.querySelector('#create-rest').disabled")
+            assert await page.value("document.querySelector('#create-socket').disabled")
+        assert (await api.get("/api/models"))[1] == before
+        await page.do("click", selector="#allow-writes")
+        await page.do("click", selector="#create-rest")
+        await page.see("#events li", '"name":"Browser model ')
+        assert len((await api.get("/api/models"))[1]) == len(before) + 1
+    await page.assert_clean()  # no 404 for the library, no error
+
+
+@needs_browser
 async def test_the_page_shows_the_registry_and_every_write_within_a_second(
     serve: Serve, page: Page, screenshots: Path
 ) -> None:
