@@ -57,8 +57,25 @@ function seqOf(data: unknown): number | null {
   return isObject(data) && Number.isInteger(data.seq) ? (data.seq as number) : null;
 }
 
-function byId<T extends { id: string }>(items: readonly T[]): Map<string, T> {
-  return new Map(items.map((item) => [item.id, item]));
+/** Same keys, same primitive values: rows are flat records. */
+function sameRecord(a: object, b: object): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const key of ka) {
+    if ((a as Json)[key] !== (b as Json)[key]) return false;
+  }
+  return true;
+}
+
+/** A list by id. An object equal to the one the page holds keeps the old identity, so a
+ * full-format event (the whole list, parsed afresh) re-renders only the rows that changed. */
+function byId<T extends { id: string }>(items: readonly T[], current?: ReadonlyMap<string, T>): Map<string, T> {
+  const next = new Map<string, T>();
+  for (const item of items) {
+    const before = current?.get(item.id);
+    next.set(item.id, before !== undefined && sameRecord(before, item) ? before : item);
+  }
+  return next;
 }
 
 /** `items` replaces the list; otherwise `changed` is upserted and `deleted` removed. */
@@ -66,7 +83,7 @@ export function applyListChange<T extends { id: string }>(
   current: ReadonlyMap<string, T>,
   data: Json,
 ): ReadonlyMap<string, T> {
-  if (Array.isArray(data.items)) return byId(data.items as T[]);
+  if (Array.isArray(data.items)) return byId(data.items as T[], current);
   const changed = Array.isArray(data.changed) ? (data.changed as T[]) : [];
   const deleted = Array.isArray(data.deleted) ? (data.deleted as string[]) : [];
   if (changed.length === 0 && deleted.length === 0) return current;
@@ -154,10 +171,10 @@ export function applyEvent(
     let next: RegistryState = { ...state, proxy: proxyFrom(data, state.proxy, now) };
     // The greeting (both formats) and every full-format broadcast list the registry.
     if (isObject(data.providers) && Array.isArray(data.providers.items)) {
-      next = { ...next, providers: byId(data.providers.items as Provider[]) };
+      next = { ...next, providers: byId(data.providers.items as Provider[], state.providers) };
     }
     if (isObject(data.models) && Array.isArray(data.models.items)) {
-      next = { ...next, models: byId(data.models.items as Model[]) };
+      next = { ...next, models: byId(data.models.items as Model[], state.models) };
     }
     return behind ? { ...next, lastSeq: seq } : withSeq(next, seq);
   }
@@ -180,7 +197,7 @@ export function applyEvent(
 
 /** Lists read over REST (first load, or after `events:reset`). */
 export function withLists(state: RegistryState, providers: Provider[], models: Model[]): RegistryState {
-  return { ...state, providers: byId(providers), models: byId(models) };
+  return { ...state, providers: byId(providers, state.providers), models: byId(models, state.models) };
 }
 
 export function withCredentials(state: RegistryState, records: Credentials[]): RegistryState {

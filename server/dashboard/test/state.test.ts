@@ -169,3 +169,13 @@ describe('helpers', () => {
     expect(groups.get('image')?.map((m) => m.id)).toEqual(['i']);
   });
 });
+
+describe('identity', () => {
+  it('a full list keeps the objects that did not change, so their rows are not redrawn', () => {
+    const start = applyEvent(emptyRegistry, 'proxy:status', greeting(1, [], [model('a'), model('b')]), NOW);
+    const s = applyEvent(start, 'models:updated', { action: 'updated', modelId: 'b', items: [model('a'), model('b', { name: 'B' })], total: 2, seq: 2 }, NOW);
+    expect(s.models.get('a')).toBe(start.models.get('a'));
+    expect(s.models.get('b')).not.toBe(start.models.get('b'));
+    expect(s.models.get('b')?.name).toBe('B');
+  });
+});

@@ -231,11 +231,11 @@ const ModelRow = memo(function ModelRow(props: {
   return (
     <tr data-model={m.id} class={m.enabled ? '' : 'disabled'}>
       <th scope="row">{m.name}<div class="sub">{m.id}</div></th>
-      <td>{props.provider}</td>
-      <td class="num" title={m.contextLength ? `${m.contextLength.toLocaleString('en-US')} tokens` : undefined}>{shortTokens(m.contextLength)}</td>
-      <td>{m.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="muted">disabled</Badge>}</td>
-      <td>{m.isDefault ? <Badge tone="info" label="default model of its type">default</Badge> : ''}</td>
-      <td><Badge tone={statusTone(m.status)}>{m.status}</Badge></td>
+      <td data-label="Provider">{props.provider}</td>
+      <td class="num" data-label="Context" title={m.contextLength ? `${m.contextLength.toLocaleString('en-US')} tokens` : undefined}>{shortTokens(m.contextLength)}</td>
+      <td data-label="Enabled">{m.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="muted">disabled</Badge>}</td>
+      <td data-label="Default">{m.isDefault ? <Badge tone="info" label="default model of its type">default</Badge> : ''}</td>
+      <td data-label="Status"><Badge tone={statusTone(m.status)}>{m.status}</Badge></td>
       <td class="actions">
         {confirm ? (
           <span class="confirm" role="group" aria-label={`Delete ${m.name}?`}>
@@ -274,7 +274,7 @@ function ModelGroup(props: {
     <div class="group">
       <h3 id={`${id}-heading`}>{props.type} <span class="count">{props.models.length}</span></h3>
       <div class="table-wrap">
-        <table id={id} aria-labelledby={`${id}-heading`}>
+        <table id={id} class="stack models-table" aria-labelledby={`${id}-heading`}>
           <thead>
             <tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col" class="num">Context</th>
               <th scope="col">Enabled</th><th scope="col">Default</th><th scope="col">Status</th><th scope="col">Actions</th></tr>
@@ -332,7 +332,7 @@ export function ModelsView(props: { state: AppState }): JSX.Element {
         MODEL_TYPES.filter((t) => groups.has(t)).concat([...groups.keys()].filter((t) => !MODEL_TYPES.includes(t as Model['type'])) as Model['type'][])
           .map((type) => (
             <ModelGroup key={type} type={type} models={groups.get(type) ?? []} providers={providers}
-              onEdit={setEditing} onConfig={(id) => setConfig(id)} />
+              onEdit={setEditing} onConfig={setConfig} />
           ))
       )}
     </section>

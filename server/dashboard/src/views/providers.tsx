@@ -127,11 +127,11 @@ const ProviderRow = memo(function ProviderRow(props: {
   return (
     <tr data-provider={p.id}>
       <th scope="row">{p.name}<div class="sub">{p.id}</div></th>
-      <td>{p.sdkId}</td>
-      <td class="url">{p.baseUrl ?? '–'}</td>
-      <td>{p.hasApiKey ? <code>{p.apiKeyHint ?? 'set'}</code> : <span class="muted">none</span>}</td>
-      <td><YesNo value={p.enabled} yes="enabled" no="disabled" /></td>
-      <td class="num">{props.models}</td>
+      <td data-label="SDK">{p.sdkId}</td>
+      <td class="url" data-label="Base URL">{p.baseUrl ?? '–'}</td>
+      <td data-label="Key">{p.hasApiKey ? <code>{p.apiKeyHint ?? 'set'}</code> : <span class="muted">none</span>}</td>
+      <td data-label="State"><YesNo value={p.enabled} yes="enabled" no="disabled" /></td>
+      <td class="num" data-label="Models">{props.models}</td>
       <td class="actions">
         <Action name={p.enabled ? 'disable' : 'enable'} label={p.enabled ? 'Disable' : 'Enable'}
           title={`${p.enabled ? 'Disable' : 'Enable'} ${p.name}`}
@@ -167,7 +167,7 @@ export function ProvidersView(props: { state: AppState }): JSX.Element {
         <Empty>No providers yet.</Empty>
       ) : (
         <div class="table-wrap">
-          <table id="providers">
+          <table id="providers" class="stack">
             <thead>
               <tr><th scope="col">Name</th><th scope="col">SDK</th><th scope="col">Base URL</th><th scope="col">Key</th>
                 <th scope="col">State</th><th scope="col" class="num">Models</th><th scope="col">Actions</th></tr>
