@@ -45,8 +45,11 @@ function onEvent(name: string, data: unknown): void {
     const registry = applyEvent(s.registry, name, data, now, { greeting });
     let next = registry === s.registry ? s : { ...s, registry };
     if (greeting && !next.loaded) next = { ...next, loaded: true };
-    // Replayed or live, every event that changed something gets its line.
-    if (isFeedEvent(name) && (registry !== s.registry || name === 'events:reset' || name === 'ollama:updated')) {
+    // Replayed or live, every event that changed something gets its line; a
+    // proxy:status only when the proxy's state or message changed (every registry write
+    // is followed by one, which would double the feed).
+    const proxyNews = name !== 'proxy:status' || proxyLine(data);
+    if (isFeedEvent(name) && proxyNews && (registry !== s.registry || name === 'events:reset' || name === 'ollama:updated')) {
       next = { ...next, activity: pushActivity(next.activity, activityLine(name, data, now)) };
     }
     if (name === 'ollama:updated' && typeof data === 'object' && data !== null) {
@@ -65,6 +68,16 @@ function onEvent(name: string, data: unknown): void {
       () => {},
     );
   }
+}
+
+let lastProxyLine = '';
+
+function proxyLine(data: unknown): boolean {
+  const d = (data ?? {}) as Json;
+  const line = `${d.status}|${d.message}`;
+  if (line === lastProxyLine) return false;
+  lastProxyLine = line;
+  return true;
 }
 
 function onPullEvent(name: string, data: unknown): void {
