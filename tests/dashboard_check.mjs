@@ -14,6 +14,7 @@
 //   {"cmd": "press", "key": K}                         a key on the focused element
 //   {"cmd": "viewport", "width": W, "height": H}
 //   {"cmd": "screenshot", "path": P, "fullPage": B}
+//   {"cmd": "tab", "index": N}                        switch to tab N (opened when new)
 //   {"cmd": "report"}                                  console errors and requests to other origins
 //   {"cmd": "close"}
 // Page console messages go to stderr, for the test's transcript.
@@ -44,25 +45,32 @@ try {
   process.exit(1);
 }
 const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-const page = await context.newPage();
 const errors = [];
 const foreign = [];
 let home = null;
-page.on('console', (m) => {
-  log(`console.${m.type()}: ${m.text()}`);
-  if (m.type() === 'error') errors.push(m.text());
-});
-page.on('pageerror', (e) => {
-  log(`page error: ${e.message}`);
-  errors.push(`page error: ${e.message}`);
-});
-page.on('response', (r) => {
-  if (r.status() >= 400) log(`response ${r.status()} ${r.request().method()} ${r.url()}`);
-});
-page.on('request', (r) => {
-  const url = r.url();
-  if (home && /^(https?|wss?):/.test(url) && new URL(url).host !== home) foreign.push(url);
-});
+
+function watch(p, label) {
+  p.on('console', (m) => {
+    log(`${label} console.${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  p.on('pageerror', (e) => {
+    log(`${label} page error: ${e.message}`);
+    errors.push(`page error: ${e.message}`);
+  });
+  p.on('response', (r) => {
+    if (r.status() >= 400) log(`${label} response ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  p.on('request', (r) => {
+    const url = r.url();
+    if (home && /^(https?|wss?):/.test(url) && new URL(url).host !== home) foreign.push(url);
+  });
+  return p;
+}
+
+// Tabs of one browser window: commands act on the current one.
+const tabs = [watch(await context.newPage(), 'tab 0')];
+let page = tabs[0];
 
 function matching(selector, text) {
   return ([sel, t]) => {
@@ -114,6 +122,12 @@ const commands = {
   },
   async screenshot({ path, fullPage = false }) {
     await page.screenshot({ path, fullPage, animations: 'disabled', caret: 'hide' });
+    return {};
+  },
+  async tab({ index }) {
+    while (tabs.length <= index) tabs.push(watch(await context.newPage(), `tab ${tabs.length}`));
+    page = tabs[index];
+    await page.bringToFront();
     return {};
   },
   async report() {

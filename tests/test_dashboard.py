@@ -267,6 +267,11 @@ async def test_the_page_shows_the_registry_and_every_write_within_a_second(
         await page.do("click", selector='a[data-tab="providers"]')
         await page.see('tr[data-provider="google"]', "Google")
         await page.do("click", selector="button", text="Add provider")
+        # Keyboard: an opened form takes the focus and Escape closes it.
+        assert await page.value("document.activeElement.id") == "provider-new-id"
+        await page.do("press", key="Escape")
+        await page.gone("#provider-new-id")
+        await page.do("click", selector="button", text="Add provider")
         await page.do("fill", selector="#provider-new-id", value="local")
         await page.do("fill", selector="#provider-new-name", value="Local")
         await page.do("fill", selector="#provider-new-sdkId", value="openai")
@@ -473,6 +478,41 @@ async def test_with_a_token_the_page_asks_once_and_keeps_it_out_of_urls(
     assert await page.value("document.querySelector('#token-heading') === null")
     assert TOKEN not in await page.value("location.href")
     assert TOKEN not in server.log.read_text()
+    await page.assert_clean()
+
+
+@needs_browser
+async def test_two_tabs_stay_in_step_and_an_unreachable_ollama_is_said(
+    serve: Serve, page: Page, screenshots: Path
+) -> None:
+    server = await serve("--ollama-url", f"http://127.0.0.1:{free_port()}")  # nobody there
+    await open_dashboard(page, server.url, "credentials")
+    await page.do("tab", index=1)
+    await open_dashboard(page, server.url, "credentials")
+
+    # Credentials set in the second tab, with an expiry: the first tab shows them.
+    await page.do("click", selector='button[aria-label="Set credentials of qwen"]')
+    await page.do("fill", selector="#creds-qwen-token", value="qwen-token-123")
+    await page.do("fill", selector="#creds-qwen-expiresAt", value="2099-01-02T03:04")
+    await page.do("click", selector='form button[type="submit"]')
+    await page.see('tr[data-credentials="qwen"]', "valid")
+    await page.do("tab", index=0)
+    await page.see('tr[data-credentials="qwen"]', "2099-01-02T03:04:00Z")
+    assert "qwen-token-123" not in await page.value("document.body.innerHTML")
+
+    # A model deleted in the first tab goes from the second.
+    await page.do("click", selector='a[data-tab="models"]')
+    await page.do("click", selector=f'{row("flux-pro")} button[data-action="delete"]')
+    await page.do("click", selector=f'{row("flux-pro")} button[data-action="delete-confirm"]')
+    await page.gone(row("flux-pro"))
+    await page.do("tab", index=1)
+    await page.do("click", selector='a[data-tab="models"]')
+    await page.see(row("flux-schnell"), "Flux Schnell")
+    await page.gone(row("flux-pro"))
+
+    await page.do("click", selector='a[data-tab="ollama"]')
+    await page.see("#ollama-state", "unreachable")
+    await page.see(".error", "cannot reach Ollama")
     await page.assert_clean()
 
 

@@ -2,7 +2,7 @@
 // next to itself, field errors, and the "are you sure" row.
 
 import type { ComponentChildren, JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { ApiError, type FieldProblem } from '../api';
 
@@ -122,4 +122,23 @@ export function YesNo(props: { value: boolean; yes?: string; no?: string }): JSX
 
 export function Empty(props: { children: ComponentChildren }): JSX.Element {
   return <p class="empty">{props.children}</p>;
+}
+
+/** For a form that opens on request: focus its first field, bring it into view, and
+ * let Escape close it (keyboard users land where they asked to go). */
+export function useOpenedForm(onClose: () => void) {
+  const ref = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    const form = ref.current;
+    if (!form) return;
+    form.scrollIntoView?.({ block: 'nearest' });
+    form.querySelector<HTMLElement>('input:not([type=hidden]), select, textarea')?.focus();
+  }, []);
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      onClose();
+    }
+  };
+  return { ref, onKeyDown };
 }

@@ -9,7 +9,7 @@ import { expiry, isoFromMs } from '../format';
 import { withCredentials } from '../state';
 import { update, type AppState } from '../store';
 import type { Credentials } from '../types';
-import { Action, Badge, Field, useFieldErrors } from './common';
+import { Action, Badge, Field, useFieldErrors, useOpenedForm } from './common';
 
 /** The proxy's own credentials are not tied to a registry provider. */
 const EXTRA = ['qwen'];
@@ -32,6 +32,7 @@ function CredentialsForm(props: { provider: string; onDone: () => void }): JSX.E
   const [expires, setExpires] = useState('');
   const errors = useFieldErrors();
   const form = `creds-${props.provider}`;
+  const opened = useOpenedForm(props.onDone);
   const submit = async (event: Event) => {
     event.preventDefault();
     errors.clear();
@@ -48,7 +49,7 @@ function CredentialsForm(props: { provider: string; onDone: () => void }): JSX.E
     }
   };
   return (
-    <form class="panel form-grid" noValidate onSubmit={submit} aria-label={`Set credentials of ${props.provider}`}>
+    <form class="panel form-grid" noValidate ref={opened.ref} onKeyDown={opened.onKeyDown} onSubmit={submit} aria-label={`Set credentials of ${props.provider}`}>
       <h3>Credentials of {props.provider}</h3>
       <Field form={form} name="token" label="Token" error={errors.errors.get('token')} hint="stored encrypted; never shown again">
         {(a) => <input {...a} type="password" autocomplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} />}

@@ -13,7 +13,7 @@ import { shortTokens } from '../format';
 import { modelsByType } from '../state';
 import type { AppState } from '../store';
 import { MODEL_TYPES, type Model, type Provider } from '../types';
-import { Action, Badge, Empty, Field, messageOf, useFieldErrors } from './common';
+import { Action, Badge, Empty, Field, messageOf, useFieldErrors, useOpenedForm } from './common';
 
 const PAGE = 100;
 const FIELDS = ['id', 'name', 'description', 'type', 'providerId', 'sdkId', 'contextLength', 'enabled'] as const;
@@ -40,6 +40,7 @@ function ModelForm(props: { model: Model | null; providers: Provider[]; onDone: 
   const [busy, setBusy] = useState(false);
   const errors = useFieldErrors();
   const form = m ? `model-edit-${m.id}` : 'model-new';
+  const opened = useOpenedForm(props.onDone);
   const set = (key: string) => (e: { currentTarget: { value: string } }) => setValues((v) => ({ ...v, [key]: e.currentTarget.value }));
 
   const submit = async (event: Event) => {
@@ -68,7 +69,7 @@ function ModelForm(props: { model: Model | null; providers: Provider[]; onDone: 
   };
 
   return (
-    <form class="panel form-grid" noValidate onSubmit={submit} aria-label={m ? `Edit model ${m.name}` : 'Add a model'}>
+    <form class="panel form-grid" noValidate ref={opened.ref} onKeyDown={opened.onKeyDown} onSubmit={submit} aria-label={m ? `Edit model ${m.name}` : 'Add a model'}>
       <h3>{m ? `Edit ${m.name}` : 'Add a model'}</h3>
       {!m && (
         <Field form={form} name="id" label="Id (optional)" error={errors.errors.get('id')} hint="made from the name when empty">
@@ -124,6 +125,7 @@ function ConfigEditor(props: { model: Model; onClose: () => void }): JSX.Element
   const [loadError, setLoadError] = useState<string | null>(null);
   const errors = useFieldErrors();
   const path = `/api/models/${seg(props.model.id)}/config/${section}`;
+  const opened = useOpenedForm(props.onClose);
 
   useEffect(() => {
     let live = true;
@@ -175,7 +177,7 @@ function ConfigEditor(props: { model: Model; onClose: () => void }): JSX.Element
 
   const form = `config-${props.model.id}-${section}`;
   return (
-    <form class="panel config" noValidate onSubmit={save} aria-label={`Config of ${props.model.name}`}>
+    <form class="panel config" noValidate ref={opened.ref} onKeyDown={opened.onKeyDown} onSubmit={save} aria-label={`Config of ${props.model.name}`}>
       <div class="section-head">
         <h3>Config of {props.model.name}</h3>
         <button type="button" onClick={props.onClose}>Close</button>

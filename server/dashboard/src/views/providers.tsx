@@ -9,7 +9,7 @@ import { api, seg } from '../api';
 import { modelCounts } from '../state';
 import type { AppState } from '../store';
 import type { Provider } from '../types';
-import { Action, Badge, Empty, Field, useFieldErrors, YesNo } from './common';
+import { Action, Badge, Empty, Field, useFieldErrors, useOpenedForm, YesNo } from './common';
 
 const FIELDS = ['id', 'name', 'sdkId', 'baseUrl', 'apiKey', 'enabled'] as const;
 
@@ -25,6 +25,7 @@ function ProviderForm(props: { provider: Provider | null; onDone: () => void }):
   const [busy, setBusy] = useState(false);
   const errors = useFieldErrors();
   const form = editing ? `provider-edit-${editing.id}` : 'provider-new';
+  const opened = useOpenedForm(props.onDone);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -46,7 +47,7 @@ function ProviderForm(props: { provider: Provider | null; onDone: () => void }):
   };
 
   return (
-    <form class="panel form-grid" noValidate onSubmit={submit} aria-label={editing ? `Edit provider ${editing.name}` : 'Add a provider'}>
+    <form class="panel form-grid" noValidate ref={opened.ref} onKeyDown={opened.onKeyDown} onSubmit={submit} aria-label={editing ? `Edit provider ${editing.name}` : 'Add a provider'}>
       <h3>{editing ? `Edit ${editing.name}` : 'Add a provider'}</h3>
       {!editing && (
         <Field form={form} name="id" label="Id (optional)" error={errors.errors.get('id')} hint="made from the name when empty">
