@@ -168,7 +168,7 @@ export function OllamaView(props: { state: AppState }): JSX.Element {
       {ollamaError && <p class="error" role="alert">{ollamaError}</p>}
 
       <h3 id="pulls-heading">Pulls</h3>
-      {jobs.length === 0 ? <Empty>No pulls running. Install a model from the catalog below.</Empty> : (
+      {jobs.length === 0 ? <Empty>{status?.available === false ? 'No pulls running.' : 'No pulls running. Install a model from the catalog below.'}</Empty> : (
         <ul class="pulls" aria-labelledby="pulls-heading">{jobs.map((job) => <PullBar key={job.model} job={job} />)}</ul>
       )}
 

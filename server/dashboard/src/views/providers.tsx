@@ -3,7 +3,7 @@
 
 import type { JSX } from 'preact';
 import { memo } from 'preact/compat';
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 
 import { api, seg } from '../api';
 import { modelCounts } from '../state';
@@ -94,12 +94,18 @@ function ProviderForm(props: { provider: Provider | null; onDone: () => void }):
 
 function DeleteQuestion(props: { provider: Provider; models: number; onDone: () => void }): JSX.Element {
   const { provider, models } = props;
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    box.current?.scrollIntoView?.({ block: 'nearest' });
+    box.current?.querySelector('button')?.focus();
+  }, [provider.id]);
   const remove = (cascade: boolean) => async () => {
     await api.delete(`/api/providers/${seg(provider.id)}${cascade ? '?cascade=true' : ''}`);
     props.onDone();
   };
   return (
-    <div class="confirm" role="group" aria-label={`Delete ${provider.name}?`}>
+    <div class="confirm" role="group" ref={box} aria-label={`Delete ${provider.name}?`}
+      onKeyDown={(e) => { if (e.key === 'Escape') props.onDone(); }}>
       {models > 0 ? (
         <>
           <span>{provider.name} still has {models} model{models === 1 ? '' : 's'}. Delete them too?</span>
