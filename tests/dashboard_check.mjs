@@ -15,6 +15,7 @@
 //   {"cmd": "viewport", "width": W, "height": H}
 //   {"cmd": "screenshot", "path": P, "fullPage": B}
 //   {"cmd": "tab", "index": N}                        switch to tab N (opened when new)
+//   {"cmd": "offline", "value": B}                   cut (true) or restore the network
 //   {"cmd": "report"}                                  console errors and requests to other origins
 //   {"cmd": "close"}
 // Page console messages go to stderr, for the test's transcript.
@@ -128,6 +129,10 @@ const commands = {
     while (tabs.length <= index) tabs.push(watch(await context.newPage(), `tab ${tabs.length}`));
     page = tabs[index];
     await page.bringToFront();
+    return {};
+  },
+  async offline({ value }) {
+    await context.setOffline(Boolean(value));
     return {};
   },
   async report() {

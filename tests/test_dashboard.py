@@ -449,6 +449,27 @@ async def test_a_server_restart_during_writes_ends_with_the_page_equal_to_get(
     await page.assert_clean(allowed=("net::ERR_CONNECTION_REFUSED", "WebSocket connection to"))
 
 
+@needs_browser
+async def test_offline_then_back_past_the_event_log_reloads_the_lists(
+    serve: Serve, page: Page, http: aiohttp.ClientSession
+) -> None:
+    server = await serve("--event-retention", "5")
+    await open_dashboard(page, server.url)
+    await page.do("offline", value=True)
+    await page.see('#connection[data-state="offline"]', "offline")
+    api = Api(http, server.url, None)
+    for n in range(12):  # more events than the log keeps
+        status, _ = await api.post("/api/models", {"id": f"away-{n}", "name": f"Away {n}"})
+        assert status == 201
+    await page.do("offline", value=False)
+    await page.see('#connection[data-state="live"]', "live", timeout=15)
+    await page.see("#activity li", "no longer reaches back")  # events:reset, then a reload
+    for n in range(12):
+        await page.see(row(f"away-{n}"), f"Away {n}")
+    # Only the requests cut by the emulated outage failed.
+    await page.assert_clean(allowed=("net::ERR_INTERNET_DISCONNECTED", "WebSocket connection to"))
+
+
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():  # noqa: ASYNC110 - bounded by the caller's wait_for
         await asyncio.sleep(0.05)
