@@ -126,7 +126,11 @@ export function App(): JSX.Element {
         </nav>
       </header>
       <main id="main" tabIndex={-1}>
-        {!state.loaded && state.connection !== 'unauthorized' ? <p class="muted">Loading the registry…</p> : view}
+        {/* No view (and none of its REST reads) before the first lists: with a token
+            to ask for, those reads would only be refused. */}
+        {state.loaded ? view : (
+          <p class="muted">{state.needToken ? 'Waiting for the token…' : 'Loading the registry…'}</p>
+        )}
         {tab !== 'activity' && state.loaded && (
           <aside class="recent" aria-label="Recent activity"><ActivityView state={state} limit={8} /></aside>
         )}
