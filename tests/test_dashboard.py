@@ -286,6 +286,14 @@ async def test_the_page_shows_the_registry_and_every_write_within_a_second(
         await page.do("click", selector='form button[type="submit"]')
         await page.see('tr[data-provider="local"]', "Local")
         assert "sk-test-secret" not in await page.value("document.body.innerHTML")
+        # Editing keeps the key unless a new one is typed: the field starts empty.
+        await page.do("click", selector='tr[data-provider="local"] button[data-action="edit"]')
+        assert await page.value("document.querySelector('#provider-edit-local-apiKey').value") == ""
+        await page.do("fill", selector="#provider-edit-local-name", value="Local LLMs")
+        await page.do("click", selector='form button[type="submit"]')
+        await page.see('tr[data-provider="local"]', "Local LLMs")
+        provider = (await api.get("/api/providers/local"))[1]
+        assert provider["name"] == "Local LLMs" and provider["hasApiKey"] is True
         await page.shot(screenshots, "providers")
 
         # Delete with the cascade question.
@@ -296,6 +304,12 @@ async def test_the_page_shows_the_registry_and_every_write_within_a_second(
         await page.do("click", selector='a[data-tab="models"]')
         await page.gone(row("from-rest"))
         assert (await api.get("/api/providers/google"))[0] == 404
+
+        # Edit a model: its context length shows in the row.
+        await page.do("click", selector=f'{row("from-socket")} button[data-action="edit"]')
+        await page.do("fill", selector="#model-edit-from-socket-contextLength", value="131072")
+        await page.do("click", selector='form button[type="submit"]')
+        await page.see(f'{row("from-socket")} td[data-label="Context"]', "128K")
 
         # A config section: the server's validation error shows at the field.
         await page.do("click", selector=f'{row("from-socket")} button[data-action="config"]')

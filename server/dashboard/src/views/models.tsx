@@ -48,15 +48,20 @@ function ModelForm(props: { model: Model | null; providers: Provider[]; onDone: 
     setBusy(true);
     errors.clear();
     const context = values.contextLength.trim();
-    const body: Record<string, unknown> = {
+    const all: Record<string, unknown> = {
       name: values.name,
       description: values.description,
       type: values.type,
       providerId: values.providerId || null,
-      sdkId: values.sdkId.trim() || null,
       contextLength: context === '' ? null : Number.isFinite(Number(context)) ? Number(context) : context,
       enabled,
     };
+    // The SDK id may be left out but not cleared.
+    if (values.sdkId.trim()) all.sdkId = values.sdkId.trim();
+    // An edit sends only what changed, so it cannot undo someone else's change meanwhile.
+    const body = m
+      ? Object.fromEntries(Object.entries(all).filter(([key, value]) => (m as unknown as Record<string, unknown>)[key] !== value))
+      : all;
     try {
       if (m) await api.patch(`/api/models/${seg(m.id)}`, body);
       else await api.post('/api/models', values.id.trim() ? { ...body, id: values.id.trim() } : body);

@@ -31,7 +31,11 @@ function ProviderForm(props: { provider: Provider | null; onDone: () => void }):
     event.preventDefault();
     setBusy(true);
     errors.clear();
-    const body: Record<string, unknown> = { name, sdkId, baseUrl: baseUrl.trim() || null, enabled };
+    const all: Record<string, unknown> = { name, sdkId, baseUrl: baseUrl.trim() || null, enabled };
+    // An edit sends only what changed, so it cannot undo someone else's change meanwhile.
+    const body = editing
+      ? Object.fromEntries(Object.entries(all).filter(([key, value]) => (editing as unknown as Record<string, unknown>)[key] !== value))
+      : all;
     if (apiKey) body.apiKey = apiKey;
     else if (editing && clearKey) body.apiKey = null;
     try {
