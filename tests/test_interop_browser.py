@@ -155,8 +155,13 @@ async def test_page_connects_and_shows_events_as_they_happen(
     assert (await server.api.post("/api/models", model))[0] == 201
     await browser.do("event", name="models:updated", text='"modelId":"seen-in-browser"')
 
+    await browser.do("click", selector="#allow-writes")  # writes only when asked
     await browser.do("click", selector="#create-socket")  # the page writes over the socket
     await browser.do("event", name="models:updated", text='"name":"Browser model ')
+    # The library loaded at the first try: no 404 (nor any other failed load) on the way.
+    assert not [line for line in browser.child.err if "Failed to load" in line], (
+        browser.child.transcript()
+    )
 
 
 @needs_browser
@@ -168,6 +173,7 @@ async def test_cross_origin_page_connects_when_its_origin_is_allowed(
     await browser.do("open", url=f"{page}/?server={server.url}")
     await browser.do("state", **{"is": "connected"})
 
+    await browser.do("click", selector="#allow-writes")
     await browser.do("click", selector="#create-rest")  # a cross-origin fetch, CORS-allowed
     await browser.do("event", name="models:updated", text='"name":"Browser model ')
 
