@@ -24,6 +24,7 @@ from events.names import ALL_TOPICS, Event, topic_room
 from server.catch_up import Reset, parse_last_seq
 from server.fanout import NAMESPACE, Fanout, Outgoing
 from server.middlewares import token_matches
+from server.packet_guard import GuardedServer
 from server.settings import Settings
 from server.websocket_transport import QueueLimits, WebSocketRegistry, websocket_class
 from storage.records import LoggedEvent
@@ -49,13 +50,12 @@ class SocketHub:
         self.resets_sent = 0
         limits = QueueLimits(settings.client_queue_messages, settings.client_queue_bytes)
         origins: str | list[str] = "*" if "*" in settings.cors_origins else settings.cors_origins
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
+            self.websockets.by_eio_sid,
             async_mode="aiohttp",
             cors_allowed_origins=origins,
             json=codec,
             http_compression=False,
-            logger=False,
-            engineio_logger=False,
         )
         eio = self.sio.eio
         eio._async = {

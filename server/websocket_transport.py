@@ -155,7 +155,12 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                 if len(message.data) > server.max_http_buffer_size:
                     break
                 try:
-                    await eio_socket.receive(eio_packet.Packet(encoded_packet=message.data))
+                    packet = eio_packet.Packet(encoded_packet=message.data)
+                except Exception:  # not engine.io at all: a broken or hostile client
+                    log.debug("closing %s: frame is not an engine.io packet", self.eio_sid)
+                    break
+                try:
+                    await eio_socket.receive(packet)
                 except engineio_exceptions.UnknownPacketError:
                     pass
                 except engineio_exceptions.SocketIsClosedError:
