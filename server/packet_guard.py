@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import socketio
+from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from server.errors import BadRequest, NotFoundError, ServiceError
@@ -59,6 +60,19 @@ class Refused(Exception):
         super().__init__(error.message)
         self.error = error
         self.ack_id = ack_id
+
+
+def engineio_packet(data: str | bytes) -> Any:
+    """``data`` as an engine.io packet, or None when it is not one.
+
+    Packet types past NOOP (``7``, ``8``, ``9``) decode but crash engine.io's
+    ``receive``, so they count as not engine.io too.
+    """
+    try:
+        pkt = eio_packet.Packet(encoded_packet=data)
+    except Exception:  # ValueError, IndexError, base64 errors: all the client's
+        return None
+    return pkt if 0 <= pkt.packet_type < len(eio_packet.packet_names) else None
 
 
 def library_logger(name: str) -> logging.Logger:

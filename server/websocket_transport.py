@@ -28,8 +28,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from engineio import exceptions as engineio_exceptions
-from engineio import packet as eio_packet
 from engineio.async_drivers.aiohttp import WebSocket
+
+from server.packet_guard import engineio_packet
 
 log = logging.getLogger("modeldeck.socket")
 
@@ -154,9 +155,8 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                     break  # close, closing, closed or error
                 if len(message.data) > server.max_http_buffer_size:
                     break
-                try:
-                    packet = eio_packet.Packet(encoded_packet=message.data)
-                except Exception:  # not engine.io at all: a broken or hostile client
+                packet = engineio_packet(message.data)
+                if packet is None:  # not engine.io at all: a broken or hostile client
                     log.debug("closing %s: frame is not an engine.io packet", self.eio_sid)
                     break
                 try:
