@@ -218,4 +218,4 @@ def _requested_topics(data: Any) -> list[str] | dict[str, Any]:
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+    return {"success": False, "data": None, "error": {"code": code, "message": message}}

@@ -173,6 +173,20 @@ class TrackedWebSocket(WebSocket):  # type: ignore[misc]
                 await asyncio.wait_for(self._sock.close(), timeout=1.0)
             self.abort()
 
+    async def wait(self) -> str | bytes:
+        """The next frame for engine.io's own reader (upgraded sockets); a frame that is
+        not engine.io ends the session quietly (engine.io's reader would raise). The
+        session is closed here: engine.io's handler may be cancelled before it does."""
+        data: str | bytes = await super().wait()
+        if engineio_packet(data) is None:
+            log.debug("closing %s: frame is not an engine.io packet", self.eio_sid)
+            eio_socket = self.handler.__self__
+            await eio_socket.close(
+                wait=False, abort=True, reason=eio_socket.server.reason.TRANSPORT_ERROR
+            )
+            raise OSError("not an engine.io packet")
+        return data
+
     async def _send_packet(self, eio_socket: Any, packet: Any) -> None:
         """What ``AsyncSocket.send`` does, minus the queue: check liveness, write now."""
         if not await eio_socket.check_ping_timeout():

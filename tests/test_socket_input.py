@@ -237,3 +237,42 @@ async def test_a_binary_event_asking_for_an_ack_is_answered(
     [reply] = await raw.ack(7)
     assert reply["error"] == {"code": BAD_ARGS, "message": "binary attachments are not accepted"}
     assert await raw.closed()
+
+
+@pytest.mark.parametrize("frame", ["x", "9", "b!!!", "4x", '42[1,{"topics":[]}]'])
+async def test_garbage_on_a_socket_upgraded_from_polling_closes_it_quietly(
+    server: Running, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, frame: str
+) -> None:
+    """socket.io-client's default path: long-polling first, then the websocket upgrade."""
+    sid = await polling_session(http, server.url)
+    assert (await post_poll(http, server, sid, b"40"))[0] == 200
+    await until_clients(server, 1)
+    ws = await http.ws_connect(f"{server.url}{EIO_QUERY}&transport=websocket&sid={sid}")
+    await ws.send_str("2probe")
+    assert await ws.receive_str(timeout=5) == "3probe"
+    await ws.send_str("5")
+    await ws.send_str(frame)
+    assert await RawSocket(ws, sid).closed()
+    await until_clients(server, 0)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("event", "argument"),
+    [
+        ("subscribe", {"topics": 5}),
+        ("unsubscribe", None),
+        ("pull:subscribe", {}),
+        ("pull:start", {"model": 7}),
+        ("update_model", []),
+    ],
+)
+async def test_bad_arguments_are_answered_success_false(
+    server: Running, connect, event: str, argument: Any
+) -> None:
+    """Well-formed events with a bad argument: a clear answer, the connection kept."""
+    client = await connect(server.url)
+    reply = await client.call(event, argument)
+    assert reply["success"] is False and reply["data"] is None
+    assert reply["error"]["code"] in ("bad_request", "validation_error")
+    assert client.sio.connected
