@@ -64,9 +64,7 @@ async def malformed(server: ServerProcess, frames: int) -> None:
         await raw.close()
     await asyncio.sleep(1)
     grown = server.log.stat().st_size - before
-    print(
-        f"{sent} frames of '4x' sent: log grew {grown:,} bytes; connection dropped: {dropped}"
-    )
+    print(f"{sent} frames of '4x' sent: log grew {grown:,} bytes; connection dropped: {dropped}")
 
 
 async def binary(server: ServerProcess, pid: int, frames: int) -> None:

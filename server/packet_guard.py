@@ -86,10 +86,14 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     """``socketio.AsyncServer`` that refuses what modeldeck's socket does not speak.
 
     ``websockets`` maps engine.io sids to their open websockets, so that a refused
-    client's transport is cut at once rather than read to its end. Overrides two
-    python-socketio internals, ``_handle_eio_message`` (every incoming packet) and
-    ``_handle_event_internal`` (the task running one event's handler); both are small
-    and pinned by the version bounds in ``pyproject.toml``.
+    client's transport is cut at once rather than read to its end.
+
+    The python-socketio internals this leans on, all pinned by the version bounds in
+    ``pyproject.toml``: it overrides ``_handle_eio_message`` (every incoming packet)
+    and ``_handle_event_internal`` (the task running one event's handler), and calls
+    the per-type dispatchers the former calls (``_handle_connect``, ``_handle_event``
+    ...). Binary packets never reach python-socketio, so its per-client attachment
+    buffer stays empty.
     """
 
     def __init__(self, websockets: Mapping[str, Abortable], **kwargs: Any) -> None:
