@@ -164,7 +164,8 @@ async def test_random_frames_cause_no_traceback_and_leave_others_unaffected(
                 await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
         except ConnectionError:
             pass
-        dropped += await raw.closed(timeout=5)
+        gone = await raw.closed(timeout=5)  # not `dropped += await`: that reads first
+        dropped += gone
         await ws.close()
 
     async with aiohttp.ClientSession() as http:
