@@ -12,8 +12,9 @@ import click
 from aiohttp import web
 from pydantic import ValidationError
 
-from server.admin_cli import register_admin_commands
+from server.admin.cli import register_admin_commands
 from server.settings import Settings
+from storage.secret_key import SecretKeyError
 
 
 def _install_fast_loop() -> bool:
@@ -28,13 +29,16 @@ def _install_fast_loop() -> bool:
 
 def load_settings(**given: Any) -> Settings:
     """Settings from CLI flags (those given), then env vars, then defaults."""
-    overrides = {k: v for k, v in given.items() if v is not None and v is not False}
+    overrides = {k: v for k, v in given.items() if v is not None and v is not False and v != ()}
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise click.UsageError(f"invalid setting {field}: {err['msg']}") from exc
+        message = f"invalid setting {field}: {err['msg']}"
+        if field == "secret_key":  # only ever from the environment: no usage text
+            raise click.ClickException(message) from None
+        raise click.UsageError(message) from exc
 
 
 @click.group(invoke_without_command=True)
@@ -51,7 +55,13 @@ def main(ctx: click.Context) -> None:
 @click.option("--db", type=click.Path(path_type=Path), help="SQLite file (default ./modeldeck.db).")
 @click.option("--ollama-url", help="Ollama base URL (default http://127.0.0.1:11434).")
 @click.option("--token", help="Require this bearer token on /api, /v1 and sockets.")
-@click.option("--cors-origin", help="Allowed origin(s), comma-separated, or * (env CORS_ORIGIN).")
+@click.option("--cors-origin",
+              help="Origin(s) whose pages may use the API and socket, comma-separated "
+                   "(default: none; env CORS_ORIGIN).")  # fmt: skip
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Also answer this Host name (repeatable; .example.com: and subdomains).")
+@click.option("--allow-link-local-upstreams", is_flag=True,
+              help="Allow provider baseUrls on link-local/cloud-metadata addresses.")
 @click.option("--no-seed", is_flag=True, help="Do not create the first-start seed models.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without a token.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], False))
@@ -80,15 +90,18 @@ def serve(**options: Any) -> None:
         "modeldeck on http://%s:%d (db %s, event loop %s)",
         settings.host, settings.port, settings.db, "uvloop" if fast else "asyncio",
     )  # fmt: skip
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=lambda *_: None,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_timeout,
+            access_log=None,
+            print=lambda *_: None,
+            handle_signals=True,
+        )
+    except SecretKeyError as exc:
+        raise click.ClickException(str(exc)) from None
     sys.exit(0)
 
 
@@ -97,6 +110,11 @@ def serve(**options: Any) -> None:
 @click.option("--port", "router_port", type=int, help="Port (default 3001).")
 @click.option("--db", type=click.Path(path_type=Path), help="SQLite file of the registry.")
 @click.option("--token", help="Require this bearer token (the clients' API key) on /v1.")
+@click.option("--cors-origin", help="Origin(s) whose pages may call /v1, comma-separated.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Also answer this Host name (repeatable).")
+@click.option("--allow-link-local-upstreams", is_flag=True,
+              help="Forward to link-local/cloud-metadata addresses.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without a token.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], False))
 def router(**options: Any) -> None:

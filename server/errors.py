@@ -4,17 +4,23 @@
     ├── BadRequest                   bad_request     400
     │   └── ValidationFailed         validation_error 422
     ├── Unauthorized                 unauthorized    401
-    ├── NotFoundError                not_found       404
+    ├── Forbidden                    forbidden       403
+    │   ├── HostNotAllowed           host_not_allowed 403
+    │   └── OriginNotAllowed         origin_not_allowed 403
+    ├── ResourceNotFound             not_found       404
     ├── MethodNotAllowed             method_not_allowed 405
-    ├── ConflictError                conflict        409
+    ├── ResourceConflict             conflict        409
     ├── PayloadTooLarge              payload_too_large 413
     ├── UnsupportedMediaType         unsupported_media_type 415
-    └── Unavailable                  unavailable     503
+    ├── Unavailable                  unavailable     503
+    └── InsufficientStorage          insufficient_storage 507
 
-Storage errors (``storage.errors``) and Ollama errors (``server.ollama_client``) are
+Storage errors (``storage.errors``) and Ollama errors (``server.ollama.client``) are
 translated here too, so routes and socket handlers never build error bodies themselves:
 Ollama unreachable -> 503, no such model -> 404, an invalid name -> 422 naming ``model``,
 any other Ollama error -> 400 (Ollama refused the request) or 503 (Ollama failed).
+A database that cannot take the request (``StorageUnavailable``: busy, its file gone,
+read-only, a disk fault) -> 503, its disk full -> 507; both with ``service: database``.
 """
 
 from __future__ import annotations
@@ -24,14 +30,14 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from server.ollama_client import (
+from server.ollama.client import (
     InvalidModelName,
     OllamaError,
     OllamaNotFound,
     OllamaRequestError,
     OllamaUnavailable,
 )
-from storage.errors import Conflict, NotFound, StorageError
+from storage.errors import Conflict, DiskFull, NotFound, StorageError, StorageUnavailable
 
 
 class ServiceError(Exception):
@@ -66,7 +72,23 @@ class Unauthorized(ServiceError):
     status, code = 401, "unauthorized"
 
 
-class NotFoundError(ServiceError):
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class HostNotAllowed(Forbidden):
+    """The ``Host`` header names no host this server answers to (DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
+class OriginNotAllowed(Forbidden):
+    """A page from another origin, not named by ``--cors-origin``, sent this request."""
+
+    code = "origin_not_allowed"
+
+
+class ResourceNotFound(ServiceError):
     status, code = 404, "not_found"
 
 
@@ -74,7 +96,7 @@ class MethodNotAllowed(ServiceError):
     status, code = 405, "method_not_allowed"
 
 
-class ConflictError(ServiceError):
+class ResourceConflict(ServiceError):
     status, code = 409, "conflict"
 
 
@@ -88,6 +110,10 @@ class UnsupportedMediaType(ServiceError):
 
 class Unavailable(ServiceError):
     status, code = 503, "unavailable"
+
+
+class InsufficientStorage(ServiceError):
+    status, code = 507, "insufficient_storage"
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -119,9 +145,13 @@ def to_service_error(exc: Exception) -> ServiceError:
     if isinstance(exc, StorageError):
         details = {"field": exc.field} if exc.field else None
         if isinstance(exc, NotFound):
-            return NotFoundError(exc.message, details=details)
+            return ResourceNotFound(exc.message, details=details)
         if isinstance(exc, Conflict):
-            return ConflictError(exc.message, details=details)
+            return ResourceConflict(exc.message, details=details)
+        if isinstance(exc, DiskFull):
+            return InsufficientStorage(exc.message, details={"service": "database"})
+        if isinstance(exc, StorageUnavailable):
+            return Unavailable(exc.message, details={"service": "database"})
         return ServiceError(exc.message)
     return ServiceError("internal error")
 
@@ -134,7 +164,7 @@ def _from_ollama_error(exc: OllamaError) -> ServiceError:
     if isinstance(exc, OllamaUnavailable):
         return Unavailable(f"Ollama is unavailable: {exc.message}", details=ollama)
     if isinstance(exc, OllamaNotFound):
-        return NotFoundError(exc.message[:1].upper() + exc.message[1:], details=ollama)
+        return ResourceNotFound(exc.message[:1].upper() + exc.message[1:], details=ollama)
     if isinstance(exc, OllamaRequestError) and 400 <= exc.status < 500:
         return BadRequest(f"Ollama refused the request: {exc.message}", details=ollama)
     return Unavailable(f"Ollama failed: {exc.message}", details=ollama)

@@ -1,40 +1,38 @@
-"""Every typed application key: the app's dependencies, created in cleanup contexts."""
+"""Every typed application key: the app's dependencies, set by ``create_app`` and
+``server.contexts``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-if TYPE_CHECKING:  # the keys name their types as strings: no import cycles at runtime
-    from collections.abc import Awaitable, Callable  # noqa: F401
+from events.bus import EventBus
+from server.browser_guard import BrowserGuard
+from server.http.api import RouteSpec
+from server.metrics import Metrics
+from server.ollama.pool import PullPool
+from server.ollama.service import OllamaService
+from server.realtime.hub import SocketHub
+from server.registry.cache import RegistryCache
+from server.registry.proxy_state import ProxyState
+from server.registry.service import RegistryService
+from server.settings import Settings
+from server.supervisor.service import Supervisor
+from storage.database import Database
 
-    import socketio  # noqa: F401
-
-    from events.bus import EventBus  # noqa: F401
-    from server.http_api import RouteSpec  # noqa: F401
-    from server.metrics import Metrics  # noqa: F401
-    from server.ollama_service import OllamaService  # noqa: F401
-    from server.proxy_state import ProxyState  # noqa: F401
-    from server.pull_pool import PullPool  # noqa: F401
-    from server.registry_cache import RegistryCache  # noqa: F401
-    from server.registry_service import RegistryService  # noqa: F401
-    from server.settings import Settings  # noqa: F401
-    from server.socket_hub import SocketHub  # noqa: F401
-    from server.supervisor import Supervisor  # noqa: F401
-    from storage.database import Database  # noqa: F401
-
-SETTINGS = web.AppKey["Settings"]("settings")
-DATABASE = web.AppKey["Database"]("database")
-BUS = web.AppKey["EventBus"]("bus")
-REGISTRY = web.AppKey["RegistryService"]("registry")
-REGISTRY_CACHE = web.AppKey["RegistryCache"]("registry_cache")
-HUB = web.AppKey["SocketHub"]("hub")
-STARTED_AT = web.AppKey[float]("started_at")
-ROUTE_SPECS = web.AppKey["list[RouteSpec]"]("route_specs")
-PROXY = web.AppKey["ProxyState"]("proxy")
-SUPERVISOR = web.AppKey["Supervisor"]("supervisor")
-OLLAMA_HEALTH = web.AppKey["Callable[[], Awaitable[bool]]"]("ollama_health")
-OLLAMA = web.AppKey["OllamaService"]("ollama")
-PULLS = web.AppKey["PullPool"]("pulls")
-METRICS = web.AppKey["Metrics"]("metrics")
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+BUS = web.AppKey("bus", EventBus)
+REGISTRY = web.AppKey("registry", RegistryService)
+REGISTRY_CACHE = web.AppKey("registry_cache", RegistryCache)
+HUB = web.AppKey("hub", SocketHub)
+STARTED_AT = web.AppKey("started_at", float)
+ROUTE_SPECS = web.AppKey[list[RouteSpec]]("route_specs")
+PROXY = web.AppKey[ProxyState]("proxy")
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
+OLLAMA_HEALTH = web.AppKey[Callable[[], Awaitable[bool]]]("ollama_health")
+OLLAMA = web.AppKey("ollama", OllamaService)
+PULLS = web.AppKey("pulls", PullPool)
+METRICS = web.AppKey("metrics", Metrics)
+GUARD = web.AppKey("browser_guard", BrowserGuard)

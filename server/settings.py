@@ -1,16 +1,18 @@
 """All settings in one pydantic model: CLI flags > ``MODELDECK_*`` env vars > defaults.
 
-The seed's plain ``PORT`` and ``CORS_ORIGIN`` env vars are honoured too.
+The seed's plain ``PORT`` and ``CORS_ORIGIN`` env vars are honoured too. List settings
+(``allowed_hosts``) read a comma-separated env var or a repeated CLI flag.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _env(name: str, *extra: str) -> AliasChoices:
@@ -28,7 +30,11 @@ class Settings(BaseSettings):
     db: Path = Path("modeldeck.db")
     ollama_url: str = "http://127.0.0.1:11434"
     token: SecretStr | None = None
-    cors_origin: str = Field("*", validation_alias=_env("cors_origin", "CORS_ORIGIN"))
+    #: Origins whose pages may call the API, the socket and the router (none by default).
+    cors_origin: str = Field("", validation_alias=_env("cors_origin", "CORS_ORIGIN"))
+    #: ``Host`` values accepted besides loopback names and the bound address.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allow_link_local_upstreams: bool = False
     no_seed: bool = False
     insecure: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -40,6 +46,7 @@ class Settings(BaseSettings):
     event_retention: int = Field(10_000, ge=1)
     pull_workers: int = Field(2, ge=1, le=16)
     shutdown_timeout: float = Field(3.0, ge=0)
+    socket_connect_timeout: float = Field(45.0, gt=0)  # engine.io session → Socket.IO CONNECT
     proxy_config: Path | None = None
     proxy_log_dir: Path | None = None
     proxy_autostart: bool = False
@@ -57,10 +64,35 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
 
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A malformed key is a one-line start-up error, never a traceback at first use."""
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "MODELDECK_SECRET_KEY is not a valid key (32 url-safe base64-encoded "
+                    "bytes, as `python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'` prints)"
+                ) from None
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        """``a,b`` from the environment, or a list/tuple of possibly comma-joined names."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return [h.strip() for item in value for h in str(item).split(",") if h.strip()]
+        return value
+
     @property
     def cors_origins(self) -> list[str]:
-        """``*`` or a comma-separated list of allowed origins."""
-        return [o.strip() for o in self.cors_origin.split(",") if o.strip()] or ["*"]
+        """The allowed origins (comma-separated); empty: same-origin pages only."""
+        return [o.strip().rstrip("/") for o in self.cors_origin.split(",") if o.strip()]
 
     @property
     def key_file(self) -> Path:
@@ -80,9 +112,15 @@ class Settings(BaseSettings):
             return False
 
     def check_bind_safety(self) -> None:
-        """Refuse to expose an unauthenticated control plane beyond this machine."""
+        """Refuse to expose an unauthenticated control plane beyond this machine,
+        or to every web page the user visits (``--cors-origin '*'``)."""
         if not self.is_loopback() and self.token is None and not self.insecure:
             raise ValueError(
                 f"refusing to bind {self.host} without a token: set MODELDECK_TOKEN "
                 "(or --token), or pass --insecure to accept unauthenticated access"
+            )
+        if "*" in self.cors_origins and self.token is None and not self.insecure:
+            raise ValueError(
+                "refusing --cors-origin '*' without a token: any web page could read and "
+                "write the registry; name the origins, set MODELDECK_TOKEN, or pass --insecure"
             )

@@ -72,8 +72,19 @@ async def insert(tx: Transaction, fields: dict[str, Any]) -> ProviderRecord:
 
 
 async def update(tx: Transaction, provider_id: str, changes: dict[str, Any]) -> ProviderRecord:
-    """Apply ``changes`` (column names; ``api_key`` None clears the key)."""
-    await get(tx, provider_id)
+    """Apply ``changes`` (column names; ``api_key`` None clears the key).
+
+    A key belongs to the upstream it was given for: a changed ``base_url`` clears the
+    stored key unless ``changes`` sets one, so whoever can edit the URL cannot have the
+    router send the old key to a server of their choosing.
+    """
+    current = await get(tx, provider_id)
+    if (
+        "base_url" in changes
+        and changes["base_url"] != current.base_url
+        and "api_key" not in changes
+    ):
+        changes = {**changes, "api_key": None}
     await _check_unique(tx, changes, provider_id)
     assignments: list[str] = []
     params: list[Any] = []

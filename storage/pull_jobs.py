@@ -1,4 +1,4 @@
-"""Pull-job rows: SQL only. The live job and its progress math are ``server.pull_jobs``.
+"""Pull-job rows: SQL only. The live job and its progress math are ``server.ollama.jobs``.
 
 A row is written when a job is created, on each status change, now and then while it
 downloads, and when it finishes; the partial unique index of migration 0002 keeps one

@@ -10,6 +10,11 @@
 //   {"cmd": "state", "is": S} | {"prefix": P}      wait until #state reads S (or starts with P)
 //   {"cmd": "event", "name": N, "text": T}         wait for <li data-event=N> containing T
 //   {"cmd": "click", "selector": CSS}              click a button
+//   {"cmd": "evaluate", "script": JS}              run a function expression in the page,
+//                                                  reply {"value": what it returned}
+//   {"cmd": "script", "path": P}                   add a local script file to the page
+//   {"cmd": "eval", "js": EXPR}                    evaluate EXPR in the page: {value}
+//   {"cmd": "until", "js": EXPR}                   wait until EXPR is truthy: {value}
 //   {"cmd": "close"}                               close the browser and exit 0
 // Each waiting command takes "timeout" (ms, default 10000). Page console messages and
 // errors go to stderr, for the test's transcript.
@@ -89,6 +94,20 @@ const commands = {
   async click({ selector }) {
     await page.click(selector);
     return {};
+  },
+  async evaluate({ script }) {
+    return { value: await page.evaluate(script) };
+  },
+  async script({ path }) {
+    await page.addScriptTag({ path });
+    return {};
+  },
+  async eval({ js }) {
+    return { value: await page.evaluate(js) };
+  },
+  async until({ js, timeout = 10000 }) {
+    const handle = await page.waitForFunction(js, null, { timeout });
+    return { value: await handle.jsonValue() };
   },
 };
 

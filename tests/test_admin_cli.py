@@ -30,7 +30,7 @@ import pytest
 from click.testing import CliRunner
 
 from server.cli import main
-from server.pull_pool import SHUTDOWN_MESSAGE
+from server.ollama.pool import SHUTDOWN_MESSAGE
 from tests.children import ROOT, Child
 from tests.conftest import Running
 from tests.ollama_standin import OllamaStandin

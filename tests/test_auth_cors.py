@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+
+import aiohttp
 import pytest
 import socketio
 
 from server.settings import Settings
 from tests.clients import EventRecorder
 from tests.conftest import Running
+from tests.processes import ServerProcess
 
 TOKEN = "s3cret-token"
 
@@ -66,7 +71,8 @@ async def test_socket_cors_uses_the_same_setting(start_server, http) -> None:
         assert resp.status == 200
         assert resp.headers["Access-Control-Allow-Origin"] == "http://dash.test"
     async with http.get(url, headers={"Origin": "http://evil.test"}) as resp:
-        assert resp.status == 400
+        assert resp.status == 403
+        assert (await resp.json())["error"]["code"] == "origin_not_allowed"
         assert "Access-Control-Allow-Origin" not in resp.headers
 
 
@@ -88,3 +94,21 @@ def test_settings_from_env(monkeypatch) -> None:
     monkeypatch.setenv("MODELDECK_PORT", "5555")
     assert Settings().port == 5555
     assert Settings(port=6000).port == 6000  # a CLI flag beats the environment
+
+
+async def test_the_server_log_never_holds_a_query_string(tmp_path: Path) -> None:
+    """``/test-client?token=…`` is how the page is opened: the log keeps the path only."""
+    process = ServerProcess(tmp_path / "log.db", "--token", TOKEN, "--no-seed")
+    try:
+        await process.start()
+        async with aiohttp.ClientSession() as http:
+            for path in (f"/test-client?token={TOKEN}", f"/api/providers?token={TOKEN}&x=1"):
+                async with http.get(process.url + path) as resp:
+                    await resp.read()
+        await process.signal(signal.SIGTERM)
+        assert await process.wait(10) == 0
+    finally:
+        await process.kill()
+    log = process.log.read_text()
+    assert "GET /test-client " in log and "GET /api/providers 401" in log
+    assert TOKEN not in log and "token=" not in log

@@ -161,5 +161,10 @@ async def test_api_key_never_leaves_the_server(server: Running, connect) -> None
     assert responses[0][1]["hasApiKey"] is True
     assert responses[0][1]["apiKeyHint"] == "sk-…7654"
     assert responses[3][1]["apiKeyHint"] == "sk-…5555"
-    raw = server.settings.db.read_bytes()
-    assert secret.encode() not in raw and b"qwen-secret-token" not in raw
+    # Every file of the database: fresh rows sit in the -wal until a checkpoint.
+    db = server.settings.db
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for file in files:
+        raw = file.read_bytes()
+        for leaked in (secret, "sk-other-key-5555", "qwen-secret-token"):
+            assert leaked.encode() not in raw, f"{leaked} stored in clear in {file.name}"

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from server import routes_test_client
+from server.http.routes import test_client as routes_test_client
 from tests.children import NODE, ROOT, TEST_CLIENTS, TOKEN, Child, require_npm_packages
 from tests.conftest import Running
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from server.vram import FIXED_OVERHEAD_BYTES, GIB
+from server.ollama.vram import FIXED_OVERHEAD_BYTES, GIB
 from tests.clients import EventRecorder
 from tests.conftest import Running
 from tests.ollama_standin import OllamaStandin, default_catalog

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.ollama_client import (
+from server.ollama.client import (
     DROPPED_MESSAGE,
     InvalidModelName,
     OllamaClient,

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.ollama_client import DROPPED_MESSAGE
-from server.pull_pool import RESTART_MESSAGE, SHUTDOWN_MESSAGE
+from server.ollama.client import DROPPED_MESSAGE
+from server.ollama.pool import RESTART_MESSAGE, SHUTDOWN_MESSAGE
 from tests.clients import EventRecorder
 from tests.conftest import Running
 from tests.ollama_standin import MANIFEST_NOT_FOUND, OllamaStandin
@@ -132,6 +132,25 @@ async def test_progress_is_coalesced_and_never_goes_backwards(
     assert updated["total"] == 2 and isinstance(updated["seq"], int)
     assert client.of("pull:complete") == [done] and client.of("pull:error") == []
     assert (await job_of(modeldeck, job["id"]))["status"] == "completed"
+
+
+async def test_pull_complete_always_reaches_a_subscriber_before_ollama_updated(
+    modeldeck: Running, connect: Connect
+) -> None:
+    """The contract: the pull's end, then the installed list it changed."""
+    models = ["tinyllama:latest", "gemma2:2b", "mistral:7b"]
+    client = await connect(modeldeck.url)
+    for model in models:
+        await client.call("pull:subscribe", {"model": model})
+    for model in models:
+        await pull(modeldeck, model)
+    await client.wait_for("ollama:updated", len(models), timeout=30)
+
+    order = [(name, data["model"]) for name, data in client.events if name in (
+        "pull:complete", "pull:error", "ollama:updated")]  # fmt: skip
+    for model in models:
+        mine = [name for name, of in order if of == model]
+        assert mine == ["pull:complete", "ollama:updated"], order
 
 
 async def test_late_subscriber_gets_the_snapshot_then_live_progress(

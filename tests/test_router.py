@@ -7,6 +7,8 @@ the same SQLite file and forwards to the stand-in, which records what reached it
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,23 @@ async def test_lists_enabled_models_of_enabled_providers(
     assert isinstance(model.created, int) and model.created > 1_600_000_000
     with pytest.raises(openai.NotFoundError):
         await client.models.retrieve("off")
+
+
+async def test_a_column_added_to_the_registry_tables_does_not_break_routing(
+    deck: Running, start_router: RouterFactory, db_path: Path, standin: OpenAIStandin
+) -> None:
+    """A later migration may add columns (at the end, as SQLite does): the router names
+    the columns it reads, so it keeps routing with the right model and key."""
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute("ALTER TABLE models ADD COLUMN notes TEXT")
+        conn.execute("ALTER TABLE providers ADD COLUMN region TEXT")
+    client = await start_router()
+
+    assert [m.id async for m in client.models.list()] == ["chatty", "embedder"]
+    reply = await client.chat.completions.create(model="chatty", messages=HELLO)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == f"{REPLY_PREFIX} hi there"
+    assert standin.requests[-1].body["model"] == "chat-model-7b"
+    assert standin.requests[-1].headers["Authorization"] == f"Bearer {UPSTREAM_KEY}"
 
 
 async def test_chat_reaches_the_provider_with_its_key_and_model_name(
@@ -361,7 +380,9 @@ async def test_own_errors_are_openai_shaped(client: openai.AsyncOpenAI) -> None:
         async with session.post(f"{base}/nothing", json={}) as response:
             assert response.status == 404
             assert (await response.json())["error"]["code"] == "unknown_url"
-        async with session.post(f"{base}/chat/completions", data=b"{nope") as response:
+        async with session.post(
+            f"{base}/chat/completions", data=b"{nope", headers={"Content-Type": "application/json"}
+        ) as response:
             assert response.status == 400
             error = (await response.json())["error"]
             assert error["type"] == "invalid_request_error" and "JSON" in error["message"]

@@ -47,8 +47,8 @@ async def test_stalled_client_is_cut_off_others_get_everything(start_server, con
 
     await eventually(lambda: hub.client_count == 1)
     assert hub.fanout.stats.overflows >= 1
-    # The server never buffered much more than the bound for the stalled client.
-    assert hub.websockets.high_water_bytes <= LIMIT
+    # Unsent bytes never grew past the bound plus one write (a burst of ~100 KB events).
+    assert hub.websockets.high_water_bytes <= 2 * LIMIT
     _, metrics = await server.api.get("/metrics")
     assert "modeldeck_slow_consumer_disconnects_total 1.0" in metrics
 
@@ -64,6 +64,25 @@ async def test_prompt_reader_is_never_cut_off_by_large_bursts(start_server, conn
     assert all(status == 200 for status, _ in results)
     await reader.wait_for("models:updated", 40, timeout=20)
     assert server.app[HUB].fanout.stats.overflows == 0
+
+
+async def test_one_event_larger_than_the_bound_reaches_a_client_that_reads(
+    start_server, connect
+) -> None:
+    """The bound is on what is unsent: a single big event is not "falling behind"."""
+    small = 64 * 1024  # the smallest bound allowed; each event below is ~100 KB
+    server: Running = await start_server(client_queue_bytes=small)
+    await _grow_payloads(server)
+    reader = await connect(server.url)
+    greeting = (await reader.wait_for("proxy:status"))[0]
+    assert len(str(greeting)) > small
+
+    for i in range(3):
+        assert (await server.api.patch("/api/models/big-2", {"description": f"r{i}"}))[0] == 200
+    updates = await reader.wait_for("models:updated", 3, timeout=10)
+    assert [u["modelId"] for u in updates] == ["big-2"] * 3
+    hub = server.app[HUB]
+    assert hub.fanout.stats.overflows == 0 and hub.client_count == 1
 
 
 async def test_websocket_declines_deflate_unless_asked(start_server, http) -> None:

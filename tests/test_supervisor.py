@@ -22,8 +22,8 @@ from cryptography.fernet import Fernet
 
 from server.cli import main
 from server.settings import Settings
-from server.supervisor_config import ProxyConfigError, load_process_specs
-from server.supervisor_os import port_answers
+from server.supervisor.config import ProxyConfigError, load_process_specs
+from server.supervisor.system import port_answers
 from tests.clients import EventRecorder
 from tests.conftest import Running, ServerFactory
 from tests.openai_standin import OpenAIStandin, free_port

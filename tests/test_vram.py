@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.ollama_client import OllamaClient
-from server.vram import (
+from server.ollama.client import OllamaClient
+from server.ollama.vram import (
     FIXED_OVERHEAD_BYTES,
     GIB,
     estimate_from_catalog,

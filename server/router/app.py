@@ -23,10 +23,13 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.browser_guard import BrowserGuard, setup_cors
+from server.errors import ServiceError
+from server.registry.upstreams import upstream_refusal
 from server.router.forwarding import Forwarder, openai_error
 from server.router.registry_view import RegistryView, Route
 from server.settings import Settings
-from server.supervisor_config import PARENT_PID_ENV
+from server.supervisor.config import PARENT_PID_ENV
 from storage.secrets import SecretBox
 
 PARENT_CHECK_SECONDS = 1.0
@@ -34,6 +37,7 @@ PARENT_CHECK_SECONDS = 1.0
 log = logging.getLogger("modeldeck.router")
 
 SETTINGS = web.AppKey("settings", Settings)
+GUARD = web.AppKey("browser_guard", BrowserGuard)
 VIEW = web.AppKey("registry_view", RegistryView)
 FORWARDER = web.AppKey("forwarder", Forwarder)
 
@@ -69,6 +73,21 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status == 405:
             return openai_error(405, f"Method {request.method} not allowed on {request.path}")
         raise
+
+
+@web.middleware
+async def browser_safety(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The server's Host, Origin and JSON-body rules: a web page must not reach a provider."""
+    try:
+        request.app[GUARD].check(
+            request.method,
+            request.headers,
+            has_body=request.body_exists,
+            content_type=request.content_type,
+        )
+    except ServiceError as exc:
+        return openai_error(exc.status, exc.message, code=exc.code)
+    return await handler(request)
 
 
 @web.middleware
@@ -152,6 +171,12 @@ def forward_handler(path: str) -> Handler:
         if not provider.base_url:
             message = f"Provider '{provider.id}' has no baseUrl; set one to route '{model_id}'"
             return openai_error(424, message, code="provider_not_configured")
+        refused = upstream_refusal(
+            provider.base_url, allow_link_local=request.app[SETTINGS].allow_link_local_upstreams
+        )
+        if refused is not None:  # a row written before the rule, or by hand
+            message = f"Provider '{provider.id}' baseUrl is refused: {refused}"
+            return openai_error(424, message, code="provider_not_configured")
         if route.api_key is None and (route.key_error or route.needs_key):
             why = f"its key is unreadable ({route.key_error})" if route.key_error else "no apiKey"
             message = f"Provider '{provider.id}' has {why}; set one with PUT /api/providers/{{id}}"
@@ -165,7 +190,10 @@ def forward_handler(path: str) -> Handler:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     view = RegistryView(settings.db, _secret_box(settings))
-    forwarder = Forwarder(read_timeout=settings.router_timeout)
+    forwarder = Forwarder(
+        read_timeout=settings.router_timeout,
+        allow_link_local=settings.allow_link_local_upstreams,
+    )
     await view.open()
     await forwarder.open()
     app[VIEW], app[FORWARDER] = view, forwarder
@@ -177,14 +205,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_router_app(settings: Settings) -> web.Application:
-    middlewares = [openai_errors] + ([bearer_auth] if settings.token is not None else [])
+    middlewares = [openai_errors, browser_safety] + (
+        [bearer_auth] if settings.token is not None else []
+    )
     app = web.Application(middlewares=middlewares, client_max_size=settings.router_max_body_bytes)
     app[SETTINGS] = settings
-    app.router.add_get("/health", health)
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/v1/models/{model}", get_model)
+    app[GUARD] = BrowserGuard(settings)
+    routes = [
+        app.router.add_get("/health", health),
+        app.router.add_get("/v1/models", list_models),
+        app.router.add_get("/v1/models/{model}", get_model),
+    ]
     for path in ENDPOINT_TYPES:
-        app.router.add_post(f"/v1{path}", forward_handler(path))
+        routes.append(app.router.add_post(f"/v1{path}", forward_handler(path)))
+    setup_cors(app, settings.cors_origins, routes)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_exit_with_parent)
     return app

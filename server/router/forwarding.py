@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from server.registry.upstreams import UpstreamResolver
 from server.router.registry_view import Route
 
 log = logging.getLogger("modeldeck.router")
@@ -45,14 +46,19 @@ def _passed_headers(upstream: aiohttp.ClientResponse) -> dict[str, str]:
 class Forwarder:
     """One pooled client session for every provider. Safe for concurrent requests."""
 
-    def __init__(self, *, read_timeout: float, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, *, read_timeout: float, connect_timeout: float = 10.0, allow_link_local: bool = False
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
+        self._allow_link_local = allow_link_local
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
+        # Names that resolve to a metadata service are refused like such addresses are.
+        resolver = None if self._allow_link_local else UpstreamResolver()
+        connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300, resolver=resolver)
         # No cookie jar: a cookie one client's call earned must not ride along on another's.
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()

@@ -23,6 +23,7 @@ import aiosqlite
 
 from storage.errors import StorageError
 from storage.records import ModelRecord, ProviderRecord
+from storage.registry import read_registry
 from storage.secrets import SecretBox
 
 log = logging.getLogger("modeldeck.router")
@@ -112,24 +113,14 @@ class RegistryView:
 
     async def _load(self, version: int) -> Registry:
         assert self._conn is not None
-        conn = self._conn
-        # One read transaction, so providers and models come from the same commit.
-        await conn.execute("BEGIN")
-        try:
-            async with conn.execute("SELECT * FROM providers") as cursor:
-                provider_rows = list(await cursor.fetchall())
-            async with conn.execute("SELECT * FROM models ORDER BY created_at, rowid") as cursor:
-                model_rows = list(await cursor.fetchall())
-        finally:
-            await conn.execute("COMMIT")
+        rows = await read_registry(self._conn)  # one commit's providers and models
         providers: dict[str, tuple[ProviderRecord, str | None, str | None]] = {}
-        for row in provider_rows:
-            record = ProviderRecord.from_row(row)
+        for record in rows.providers:
             if record.enabled:
-                providers[record.id] = (record, *self._decrypt(record, row["api_key_enc"]))
+                key = rows.encrypted_keys.get(record.id)
+                providers[record.id] = (record, *self._decrypt(record, key))
         routes: dict[str, Route] = {}
-        for row in model_rows:
-            model = ModelRecord.from_row(row)
+        for model in rows.models:
             entry = providers.get(model.provider_id or "")
             if model.enabled and entry is not None:
                 routes[model.id] = Route(model, entry[0], entry[1], entry[2])

@@ -1,0 +1,197 @@
+"""All of the app's wiring: the resources it holds, in dependency order, and its socket events.
+
+``create_app`` appends ``CLEANUP_CONTEXTS`` in this order: storage (database, registry
+service, read cache, event bus), the Ollama client, the pull worker pool, the proxy
+supervisor, then the socket handlers. Shutdown runs them in reverse, so proxies stop and
+pull workers end before the Ollama session and the database close. Services take what
+they need as constructor arguments; this module alone reads ``app[...]`` to build them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from events.bus import EventBus
+from server.keys import (
+    BUS,
+    DATABASE,
+    HUB,
+    OLLAMA,
+    OLLAMA_HEALTH,
+    PROXY,
+    PULLS,
+    REGISTRY,
+    REGISTRY_CACHE,
+    SETTINGS,
+    SUPERVISOR,
+)
+from server.ollama.client import OllamaClient
+from server.ollama.pool import PullPool
+from server.ollama.service import OllamaService
+from server.realtime.catch_up import missed_events
+from server.realtime.hub import SocketHub
+from server.realtime.pull_requests import PullRequests
+from server.realtime.requests import SocketRequests
+from server.registry.cache import RegistryCache
+from server.registry.seeding import seed_once
+from server.registry.service import RegistryService
+from server.registry.status import current_proxy_status
+from storage import event_log
+from storage.database import Database
+from storage.records import LoggedEvent
+from storage.secret_key import load_secret_key, record_fingerprint
+
+log = logging.getLogger("modeldeck")
+
+SocketHandler = Callable[..., Awaitable[Any]]
+
+
+async def storage_context(app: web.Application) -> AsyncIterator[None]:
+    """Database, registry service, read cache and event bus, in that order."""
+    settings = app[SETTINGS]
+    given = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
+    key = load_secret_key(settings.db, settings.key_file, given)
+    if key.created is not None:
+        log.warning(
+            "generated the secret key %s: it encrypts stored API keys and credentials; "
+            "back it up with the database: losing it loses every stored secret", key.created
+        )
+    db = Database(settings.db, key.box, event_retention=settings.event_retention)
+    await db.open()
+    if db.migrations_applied:
+        log.info("database %s migrated: %s", settings.db, ", ".join(db.migrations_applied))
+    try:
+        await record_fingerprint(db, key.fingerprint)
+        if not settings.no_seed:
+            await seed_once(db)
+        cache = RegistryCache(db)
+        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db))
+
+        def on_commit(events: list[LoggedEvent]) -> None:
+            cache.invalidate()
+            bus.publish(events)
+
+        db.on_commit = on_commit  # type: ignore[assignment]
+        bus.start()
+        app[DATABASE] = db
+        app[BUS] = bus
+        app[REGISTRY_CACHE] = cache
+        app[REGISTRY] = RegistryService(
+            db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams
+        )
+        yield
+        await bus.stop(timeout=settings.shutdown_timeout)
+    finally:
+        await db.close()
+
+
+async def ollama_context(app: web.Application) -> AsyncIterator[None]:
+    """One ``ClientSession`` for the app's lifetime, and the service built on it.
+
+    Nothing here talks to Ollama at start-up: modeldeck starts and serves while Ollama
+    is down, and each Ollama route answers 503 until it is back.
+    """
+    async with aiohttp.ClientSession() as session:
+        client = OllamaClient(app[SETTINGS].ollama_url, session)
+        service = OllamaService(client, app[DATABASE])
+        app[OLLAMA] = service
+        app[OLLAMA_HEALTH] = service.healthy
+        yield
+
+
+async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
+    """The pool, after storage and the Ollama client; closed before either goes away.
+
+    Start-up fails the jobs a previous process left active; shutdown cancels running
+    pulls within ``shutdown_timeout``, so workers stop before the database closes.
+    """
+    settings = app[SETTINGS]
+    pool = PullPool(
+        db=app[DATABASE], service=app[OLLAMA], hub=app[HUB], workers=settings.pull_workers
+    )
+    await pool.start()
+    app[PULLS] = pool
+    try:
+        yield
+    finally:
+        await pool.close(timeout=settings.shutdown_timeout)
+
+
+async def supervisor_context(app: web.Application) -> AsyncIterator[None]:
+    """Publish process changes through the registry service; stop all children on exit."""
+    supervisor = app[SUPERVISOR]
+    supervisor.on_change = app[REGISTRY].publish_proxy_status
+    supervisor.open()
+    if app[SETTINGS].proxy_autostart:
+        failed = await supervisor.start()
+        for process in failed:
+            log.error("%s", process.message)
+    try:
+        yield
+    finally:
+        await supervisor.close()
+        supervisor.on_change = None
+
+
+def socket_handlers(
+    hub: SocketHub, registry: RegistryService, pool: PullPool
+) -> list[tuple[str, SocketHandler]]:
+    """Every Socket.IO event the server answers, and who answers it (SPEC "Socket.IO")."""
+    requests = SocketRequests(hub, registry)
+    pulls = PullRequests(hub, pool)
+    return [
+        ("connect", hub.on_connect),
+        ("disconnect", hub.on_disconnect),
+        ("subscribe", hub.on_subscribe),
+        ("unsubscribe", hub.on_unsubscribe),
+        ("save_model", requests.answered("model_saved", requests.save_model)),
+        ("update_model", requests.answered("model_updated", requests.update_model)),
+        ("delete_model", requests.answered("model_deleted", requests.delete_model)),
+        ("load_config", requests.answered("config_loaded", requests.load_config)),
+        ("save_config", requests.answered("config_saved", requests.save_config)),
+        ("models:list", requests.list_models),
+        ("pull:subscribe", pulls.subscribe),
+        ("pull:unsubscribe", pulls.unsubscribe),
+        ("pull:start", pulls.start),
+    ]
+
+
+async def sockets_context(app: web.Application) -> AsyncIterator[None]:
+    """Bind the hub to the state it greets clients with, and register every handler.
+
+    Last in line: it needs the services above, and no client can connect before every
+    cleanup context has started.
+    """
+    hub, db, bus = app[HUB], app[DATABASE], app[BUS]
+    cache, proxy = app[REGISTRY_CACHE], app[PROXY]
+
+    async def greeting() -> dict[str, Any]:
+        return await current_proxy_status(cache, proxy, bus)
+
+    async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
+        return await missed_events(db, last_seq, upper, topics)
+
+    hub.bind(greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq)
+    for event, handler in socket_handlers(hub, app[REGISTRY], app[PULLS]):
+        hub.sio.on(event, handler)
+    yield
+
+
+CLEANUP_CONTEXTS = (
+    storage_context,
+    ollama_context,
+    pull_pool_context,
+    supervisor_context,
+    sockets_context,
+)
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown, before the cleanup contexts: aiohttp would otherwise wait out its
+    shutdown timeout on open websockets."""
+    await app[HUB].close(timeout=app[SETTINGS].shutdown_timeout)

@@ -1,0 +1,160 @@
+"""REST: the local Ollama (status, installed models, VRAM, catalog) and pull jobs.
+
+Model names keep their tag (``llama3.2:3b``; none means ``:latest``) and may hold
+slashes (``hf.co/user/repo:Q4_K_M``), so ``{name}`` matches across ``/``; the VRAM
+route is registered first, so ``…/{name}/vram`` is the estimate, never a model
+called ``vram``. Errors from Ollama map in ``server.errors``: down -> 503.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Literal
+from urllib.parse import unquote
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from server.errors import ResourceConflict, to_service_error
+from server.http.api import Handler, RouteTable, json_response
+from server.http.schemas import Body
+from server.keys import OLLAMA, PULLS
+from server.ollama.client import OllamaError
+
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+
+
+class OllamaRoutes(RouteTable):
+    """Routes whose ``{name}`` may contain ``/`` (OpenAPI still shows plain ``{name}``),
+    and whose Ollama errors become service errors here: an Ollama that is down is an
+    expected answer (503), not an unhandled exception to log with a traceback."""
+
+    def add_to(self, app: web.Application) -> list[web.AbstractRoute]:
+        return [
+            app.router.add_route(
+                s.method, s.path.replace("{name}", "{name:.+}"), _ollama_errors(s.handler)
+            )
+            for s in self.specs
+        ]
+
+
+def _ollama_errors(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except OllamaError as exc:
+            raise to_service_error(exc) from exc
+
+    return wrapper
+
+
+api = OllamaRoutes("ollama")
+
+
+class VramQuery(Body):
+    context: int | None = Field(None, gt=0, le=16_777_216, description="Tokens of context")
+
+
+class CatalogQuery(Body):
+    category: str | None = None
+
+
+class PullCreate(Body):
+    model: ModelName
+
+
+class PullFilter(Body):
+    status: (
+        Literal["queued", "downloading", "verifying", "completed", "failed", "cancelled"] | None
+    ) = None
+    model: ModelName | None = None
+    limit: int = Field(100, ge=1, le=500)
+
+
+def _name(request: web.Request) -> str:
+    return unquote(request.match_info["name"])
+
+
+# -- Ollama ---------------------------------------------------------------------------
+
+
+@api.get("/api/ollama/status", summary="Whether Ollama answers, its version and URL")
+async def status(request: web.Request) -> web.Response:
+    body = await request.app[OLLAMA].status()
+    return json_response({**body, "pulls": request.app[PULLS].counts()})
+
+
+@api.get("/api/ollama/models", summary="Installed models with disk usage")
+async def list_models(request: web.Request) -> web.Response:
+    return json_response((await request.app[OLLAMA].listing()).to_json())
+
+
+@api.get(
+    "/api/ollama/models/{name}/vram",
+    summary="VRAM estimate, term by term, at the model's context and ?context=",
+    query=VramQuery,
+)
+async def vram(request: web.Request, query: VramQuery) -> web.Response:
+    estimate = await request.app[OLLAMA].vram(_name(request), query.context)
+    return json_response(estimate.model_dump(mode="json", by_alias=True))
+
+
+@api.get("/api/ollama/models/{name}", summary="One installed model's details (/api/show)")
+async def model_details(request: web.Request) -> web.Response:
+    return json_response(await request.app[OLLAMA].details(_name(request)))
+
+
+@api.delete("/api/ollama/models/{name}", summary="Delete an installed model")
+async def delete_model(request: web.Request) -> web.Response:
+    name = _name(request)
+    job = request.app[PULLS].active_job(name)
+    if job is not None:
+        raise ResourceConflict(
+            f"Model '{job.model}' is being pulled (job {job.id}); cancel the pull first",
+            details={"field": "name", "jobId": job.id},
+        )
+    return json_response(await request.app[OLLAMA].delete(name))
+
+
+@api.get(
+    "/api/ollama/catalog",
+    summary="Catalog of popular models (?category=chat|code|vision|embedding)",
+    query=CatalogQuery,
+)
+async def catalog(request: web.Request, query: CatalogQuery) -> web.Response:
+    return json_response(await request.app[OLLAMA].catalog(query.category))
+
+
+# -- pulls --------------------------------------------------------------------------
+
+
+@api.post(
+    "/api/ollama/pulls",
+    summary="Start a pull (202), or get the model's running pull (200)",
+    body=PullCreate,
+    status=202,
+)
+async def start_pull(request: web.Request, body: PullCreate) -> web.Response:
+    job, created = await request.app[PULLS].request(body.model)
+    return json_response(job.view(), status=202 if created else 200)
+
+
+@api.get("/api/ollama/pulls", summary="Pull jobs, newest first", query=PullFilter)
+async def list_pulls(request: web.Request, query: PullFilter) -> web.Response:
+    jobs = await request.app[PULLS].recent(
+        status=query.status, model=query.model, limit=query.limit
+    )
+    return json_response({"jobs": [job.view() for job in jobs], "total": len(jobs)})
+
+
+@api.get("/api/ollama/pulls/{id}", summary="One pull job")
+async def get_pull(request: web.Request) -> web.Response:
+    job = await request.app[PULLS].get(request.match_info["id"])
+    return json_response(job.view())
+
+
+@api.delete("/api/ollama/pulls/{id}", summary="Cancel a queued or running pull (409 if over)")
+async def cancel_pull(request: web.Request) -> web.Response:
+    job = await request.app[PULLS].cancel(request.match_info["id"])
+    return json_response(job.view())

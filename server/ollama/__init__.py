@@ -1,0 +1,1 @@
+"""The local Ollama: HTTP client, service, catalog, VRAM estimates, the pull worker pool."""

@@ -1,0 +1,1 @@
+"""The Ollama model catalog, shipped as package data."""

@@ -1,0 +1,1 @@
+"""Live delivery over Socket.IO: hub, transport, input guard, fan-out, catch-up, socket requests."""

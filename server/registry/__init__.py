@@ -1,0 +1,1 @@
+"""The registry of providers, models, credentials and configs: service, read cache, snapshots."""

@@ -1,0 +1,1 @@
+"""The first-start seed of the registry, shipped as package data."""

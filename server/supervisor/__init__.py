@@ -1,0 +1,1 @@
+"""Supervision of the proxy processes: their config, start/stop, logs and OS-level helpers."""
