@@ -440,7 +440,7 @@ async def test_ctrl_c_on_a_terminal_asks_whether_to_cancel(
 async def test_a_pull_cut_by_a_server_restart_ends_with_the_jobs_real_state(
     tmp_path: Path, standin: OllamaStandin, spawn
 ) -> None:
-    """The socket drops, the CLI reconnects and re-subscribes: the snapshot says failed."""
+    """The socket drops and the CLI keeps following the job: its real state says failed."""
     standin.bytes_per_second = SLOW
     proc = ServerProcess(tmp_path / "pull.db", "--ollama-url", standin.url)
     try:
@@ -455,7 +455,10 @@ async def test_a_pull_cut_by_a_server_restart_ends_with_the_jobs_real_state(
         assert await pull.wait() == 1
         assert pull.out[-1] == f"mistral:7b: failed: {SHUTDOWN_MESSAGE}", pull.transcript()
         assert pull.err[-1] == f"error: pull of mistral:7b failed: {SHUTDOWN_MESSAGE}"
-        assert "reconnected" in pull.err
+        # The server closed the transport (no Socket.IO DISCONNECT), so the client noticed
+        # and retried; whether the socket or the REST poll sees the new server first is a
+        # race, and either way the job's real state is what the CLI ends with.
+        assert any(line.startswith("connection lost") for line in pull.err), pull.transcript()
     finally:
         await proc.kill()
 
