@@ -20,7 +20,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from server.http.routes import test_client as routes_test_client
-from tests.children import NODE, ROOT, TEST_CLIENTS, TOKEN, Child, require_npm_packages
+from tests.children import (
+    NODE,
+    ROOT,
+    TEST_CLIENTS,
+    TOKEN,
+    Child,
+    needs_tool,
+    require_npm_packages,
+)
 from tests.conftest import Running
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,11 +38,11 @@ T = TypeVar("T")
 
 
 def needs_browser(test: T) -> T:
-    """Skip only when node or Debian's chromium is truly absent (CI installs both)."""
-    test = pytest.mark.skipif(NODE is None, reason="node is not installed (CI installs it)")(test)
-    return pytest.mark.skipif(
+    """Skip only when node or Debian's chromium is truly absent; in CI that fails instead."""
+    test = needs_tool(NODE is None, "node is not installed (CI installs it)")(test)
+    return needs_tool(
         not os.access(CHROMIUM, os.X_OK),
-        reason=f"{CHROMIUM} is not installed (scripts/test installs Debian's chromium)",
+        f"{CHROMIUM} is not installed (scripts/test installs Debian's chromium)",
     )(test)
 
 

@@ -20,13 +20,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.children import NODE, TOKEN, Child, require_npm_packages
+from tests.children import NODE, TOKEN, Child, needs_tool, require_npm_packages
 from tests.conftest import Running
 from tests.ollama_standin import OllamaStandin
 from tests.processes import ServerProcess
 
 TRANSPORTS = {"websocket": "websocket", "polling-then-upgrade": "polling,websocket"}
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (CI installs it)")
+needs_node = needs_tool(NODE is None, "node is not installed (CI installs it)")
 pytestmark = needs_node
 
 
