@@ -25,6 +25,7 @@ from server.auth import token_matches
 from server.browser_guard import BrowserGuard
 from server.realtime.catch_up import Reset, parse_last_seq
 from server.realtime.fanout import NAMESPACE, Fanout, Outgoing
+from server.realtime.packet_guard import GuardedServer
 from server.realtime.transport import (
     QueueLimits,
     WebSocketRegistry,
@@ -59,7 +60,8 @@ class SocketHub:
         self.replays_served = 0
         self.resets_sent = 0
         limits = QueueLimits(settings.client_queue_messages, settings.client_queue_bytes)
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
+            self.websockets.by_eio_sid,
             async_mode="aiohttp",
             # The page's own origin or one --cors-origin names (the request middleware
             # refuses the others first); never [], which would turn the check off.
@@ -69,8 +71,6 @@ class SocketHub:
             cors_credentials=False,
             json=codec,
             http_compression=False,
-            logger=False,
-            engineio_logger=False,
         )
         eio = self.sio.eio
         eio._async = {
@@ -304,4 +304,4 @@ def _requested_topics(data: Any) -> list[str] | dict[str, Any]:
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+    return {"success": False, "data": None, "error": {"code": code, "message": message}}
