@@ -25,6 +25,7 @@ from server import (
     routes_registry,
     routes_system,
     routes_test_client,
+    snapshots,
 )
 from server.browser_guard import BrowserGuard, setup_cors
 from server.catch_up import missed_events
@@ -53,9 +54,8 @@ from server.seeding import seed_once
 from server.settings import Settings
 from server.socket_hub import SocketHub
 from server.socket_requests import register_socket_requests
-from server.status import current_proxy_status
 from server.supervisor import Supervisor, supervisor_context
-from storage import event_log
+from storage.clock import utc_now_iso
 from storage.database import Database
 from storage.records import LoggedEvent
 from storage.secret_key import load_secret_key, record_fingerprint
@@ -122,7 +122,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         if not settings.no_seed:
             await seed_once(db)
         cache = RegistryCache(db)
-        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db))
+        # Loaded before the bus starts and before any write: the mirror's seq is the log's.
+        mirror = await snapshots.load_mirror(db)
+        bus = EventBus(app[HUB], mirror, last_seq=mirror.seq)
 
         def on_commit(events: list[LoggedEvent]) -> None:
             cache.invalidate()
@@ -131,13 +133,19 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         db.on_commit = on_commit  # type: ignore[assignment]
         bus.start()
 
-        async def greeting() -> dict[str, Any]:
-            return await current_proxy_status(app)
+        def greeting() -> tuple[int, bytes]:
+            status = snapshots.greeting_status(app[PROXY].snapshot(), utc_now_iso())
+            return mirror.seq, mirror.snapshot(status)
 
         async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
             return await missed_events(db, last_seq, upper, topics)
 
-        app[HUB].bind(greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq)
+        app[HUB].bind(
+            greeting=greeting,
+            missed=missed,
+            current_seq=lambda: mirror.seq,
+            as_full=mirror.full_payload,
+        )
         app[DATABASE] = db
         app[BUS] = bus
         app[REGISTRY_CACHE] = cache

@@ -1,18 +1,23 @@
-"""The current ``proxy:status`` payload, for a connecting client and the REST route."""
+"""The current ``proxy:status`` payload with full lists, for the REST route."""
 
 from __future__ import annotations
 
-from typing import Any
-
+import orjson
 from aiohttp import web
 
 from server import snapshots
-from server.keys import BUS, PROXY, REGISTRY_CACHE
+from server.keys import BUS, PROXY
 from storage.clock import utc_now_iso
 
+#: How long a status request waits for committed writes to reach the mirror.
+SETTLE_TIMEOUT = 1.0
 
-async def current_proxy_status(app: web.Application) -> dict[str, Any]:
-    """Carries the seq of the last broadcast without advancing it (SPEC "Events")."""
-    state = await app[REGISTRY_CACHE].state()
-    payload = snapshots.proxy_status(state, app[PROXY].snapshot(), utc_now_iso())
-    return {**payload.to_json(), "seq": app[BUS].delivered_seq}
+
+async def current_proxy_status(app: web.Application) -> orjson.Fragment:
+    """The greeting's payload: carries the seq it reflects without advancing it (SPEC
+    "Events"). Waits (bounded) for the writes already committed, so a script that
+    wrote and then asks sees its write."""
+    bus = app[BUS]
+    await bus.drain(SETTLE_TIMEOUT)
+    status = snapshots.greeting_status(app[PROXY].snapshot(), utc_now_iso())
+    return orjson.Fragment(bus.mirror.snapshot(status))

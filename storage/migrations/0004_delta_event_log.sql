@@ -1,0 +1,5 @@
+-- The event log now stores deltas (what each write changed), not the whole registry.
+-- Old rows held full lists (hundreds of KB each): drop them. The seq counter
+-- (sqlite_sequence) is kept, so seq keeps growing and a client whose lastSeq predates
+-- the log gets events:reset and refetches.
+DELETE FROM events

@@ -1,0 +1,226 @@
+"""The delta format: greeting snapshot + every later delta, applied in seq order, is the
+registry as GET shows it; what the log stores; unknown formats refused; replay order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+import socketio
+
+from tests.clients import EventRecorder
+from tests.conftest import Running
+
+DELTA = {"format": "delta"}
+
+
+class DeltaView:
+    """What a delta client keeps: the greeting's lists, advanced by each delta."""
+
+    def __init__(self, greeting: dict[str, Any]) -> None:
+        self.seq: int = greeting["seq"]
+        self.providers = {p["id"]: p for p in greeting["providers"]["items"]}
+        self.models = {m["id"]: m for m in greeting["models"]["items"]}
+
+    def apply(self, event: str, data: dict[str, Any]) -> None:
+        if data.get("seq") is None or data["seq"] <= self.seq:
+            return
+        assert data["seq"] == self.seq + 1, f"gap: {self.seq} -> {data['seq']}"
+        self.seq = data["seq"]
+        table = {"providers:updated": self.providers, "models:updated": self.models}.get(event)
+        if table is None:
+            return
+        assert "items" not in data
+        for item in data["changed"]:
+            table[item["id"]] = item
+        for item_id in data["deleted"]:
+            table.pop(item_id, None)
+        assert data["total"] == len(table)
+
+    @classmethod
+    def of(cls, client: EventRecorder) -> DeltaView:
+        greetings = [i for i, (name, d) in enumerate(client.events) if name == "proxy:status"
+                     and "items" in d["models"]]  # fmt: skip
+        start = greetings[0]
+        view = cls(client.events[start][1])
+        for name, data in client.events[start + 1 :]:
+            if name == "proxy:status" and "items" in data["models"]:
+                continue  # a later greeting (none expected on one connection)
+            view.apply(name, data)
+        return view
+
+
+async def get_state(server: Running) -> tuple[dict[str, Any], dict[str, Any]]:
+    _, providers = await server.api.get("/api/providers")
+    _, models = await server.api.get("/api/models")
+    return {p["id"]: p for p in providers}, {m["id"]: m for m in models}
+
+
+async def test_greeting_carries_the_lists_and_the_seq_in_both_formats(
+    server: Running, connect
+) -> None:
+    await server.api.patch("/api/models/sdxl", {"description": "before"})
+    delta = await connect(server.url, auth=DELTA)
+    full = await connect(server.url)
+    providers, models = await get_state(server)
+    for client in (delta, full):
+        greeting = await client.next("proxy:status")
+        assert greeting["seq"] == 2
+        assert {p["id"]: p for p in greeting["providers"]["items"]} == providers
+        assert {m["id"]: m for m in greeting["models"]["items"]} == models
+        assert greeting["models"]["total"] == 7 and greeting["providers"]["enabled"] == 3
+
+
+async def test_a_delta_client_receives_what_changed_only(server: Running, connect) -> None:
+    client = await connect(server.url, auth=DELTA)
+    await client.next("proxy:status")
+    status, model = await server.api.patch("/api/models/sdxl", {"description": "fast"})
+    assert status == 200
+    event = await client.next("models:updated")
+    assert event["action"] == "updated" and event["modelId"] == "sdxl"
+    assert event["changed"] == [model] and event["deleted"] == [] and event["total"] == 7
+    assert "items" not in event
+    status_event = await client.next("proxy:status")
+    assert status_event["models"] == {"total": 7}
+    assert status_event["providers"] == {"total": 3, "enabled": 3}
+    assert status_event["seq"] == event["seq"] + 1
+
+    _, previous = await server.api.get("/api/models/gemini-1.5-flash")
+    assert previous["isDefault"] is True
+    await server.api.post("/api/models/gemini-1.5-pro/set-default")
+    default = await client.next("models:updated")
+    assert default["action"] == "default"
+    assert [m["id"] for m in default["changed"]] == ["gemini-1.5-pro", "gemini-1.5-flash"]
+    assert [m["isDefault"] for m in default["changed"]] == [True, False]
+
+    _, google = await server.api.get("/api/models?providerId=google")
+    status, _ = await server.api.delete("/api/providers/google?cascade=true")
+    assert status in (200, 204)
+    provider_event = await client.next("providers:updated")
+    assert provider_event["deleted"] == ["google"] and provider_event["changed"] == []
+    cascade = await client.next("models:updated")
+    assert cascade["action"] == "deleted"
+    assert sorted(cascade["deleted"]) == sorted(m["id"] for m in google)
+
+
+async def test_the_event_log_stores_deltas(server: Running) -> None:
+    for i in range(5):
+        await server.api.patch("/api/models/sdxl", {"description": f"rev {i}"})
+    _, logged = await server.api.get("/api/events?since=0")
+    assert [e["event"] for e in logged] == ["models:updated", "proxy:status"] * 5
+    for entry in logged:
+        assert "items" not in entry["data"] and "items" not in entry["data"].get("models", {})
+    assert [e["data"]["changed"][0]["description"] for e in logged[::2]] == [
+        f"rev {i}" for i in range(5)
+    ]
+
+
+async def test_an_unknown_format_is_refused_with_a_clear_message(server: Running) -> None:
+    client = EventRecorder()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(server.url, auth={"format": "compact"})
+    message = client.connect_errors[0]["message"]
+    assert message.startswith("format: unknown event format 'compact'")
+    assert "'full'" in message and "'delta'" in message
+    await client.close()
+
+
+async def test_greeting_plus_deltas_equals_get_under_concurrent_writes(
+    server: Running, connect
+) -> None:
+    early = await connect(server.url, auth=DELTA)
+    await early.next("proxy:status")
+    rng = random.Random(14)
+    await server.api.post("/api/providers", {"name": "Acme", "sdkId": "acme"})
+    await server.api.post("/api/providers", {"name": "Zeta", "sdkId": "zeta"})
+
+    async def writer(w: int) -> None:
+        for i in range(15):
+            mid = f"w{w}-m{i}"
+            choice = rng.random()
+            provider = rng.choice(["acme", "zeta"])
+            await server.api.post(
+                "/api/models",
+                {"id": mid, "name": f"M {w} {i}", "providerId": provider, "type": "chat"},
+            )
+            if choice < 0.3:
+                await server.api.post(f"/api/models/{mid}/set-default")
+            elif choice < 0.5:
+                await server.api.patch(f"/api/models/{mid}", {"enabled": False})
+            elif choice < 0.6:
+                await server.api.delete(f"/api/models/{mid}")
+            elif choice < 0.7:
+                await server.api.post(f"/api/providers/{provider}/disable")
+                await server.api.post(f"/api/providers/{provider}/enable")
+            else:
+                await server.api.post(f"/api/models/{mid}/start")
+            if w == 0 and i == 7:
+                await server.api.delete("/api/providers/zeta?cascade=true")
+                await server.api.post("/api/providers", {"name": "Zeta", "sdkId": "zeta"})
+
+    late: list[EventRecorder] = []
+
+    async def joiner() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+            late.append(await connect(server.url, auth=DELTA))
+            await late[-1].next("proxy:status")
+
+    await asyncio.gather(*(writer(w) for w in range(3)), joiner())
+    done = await server.api.post("/api/models", {"id": "last", "name": "Last"})
+    assert done[0] == 201
+    providers, models = await get_state(server)
+    _, events = await server.api.get("/api/events?since=0&limit=1000")
+    final_seq = events[-1]["seq"]
+    for client in (early, *late):
+        await client.wait_for("proxy:status", where=lambda d: d["seq"] == final_seq, timeout=10)
+        view = DeltaView.of(client)
+        assert view.seq == final_seq
+        assert view.providers == providers
+        assert view.models == models
+
+
+async def test_replay_in_both_formats_then_greeting_then_live(server: Running, connect) -> None:
+    first = await connect(server.url, auth=DELTA)
+    last_seq = (await first.next("proxy:status"))["seq"]
+    await first.close()
+    for i in range(3):
+        await server.api.patch("/api/models/sdxl", {"description": f"rev {i}"})
+    delta = await connect(server.url, auth={**DELTA, "lastSeq": last_seq})
+    full = await connect(server.url, auth={"lastSeq": last_seq})
+    for client in (delta, full):
+        await client.wait_for("proxy:status", 4)  # 3 replayed + the greeting
+        names = [n for n, _ in client.events]
+        assert names == ["models:updated", "proxy:status"] * 3 + ["proxy:status"]
+        assert [d["seq"] for _, d in client.events] == [1, 2, 3, 4, 5, 6, 6]
+        assert "items" in client.events[-1][1]["models"]  # the greeting lists everything
+    changes = [d["changed"][0]["description"] for d in delta.of("models:updated")]
+    assert changes == ["rev 0", "rev 1", "rev 2"]
+    for replayed in full.of("models:updated"):  # full items show the registry as it is now
+        sdxl = next(m for m in replayed["items"] if m["id"] == "sdxl")
+        assert sdxl["description"] == "rev 2" and replayed["total"] == 7
+    assert all("items" not in d["models"] for d in delta.of("proxy:status")[:3])
+
+    await server.api.patch("/api/models/sdxl", {"description": "live"})
+    live_delta = await delta.next("models:updated", where=lambda d: d["seq"] == 7)
+    live_full = await full.next("models:updated", where=lambda d: d["seq"] == 7)
+    assert live_delta["changed"][0]["description"] == "live"
+    assert next(m for m in live_full["items"] if m["id"] == "sdxl")["description"] == "live"
+
+
+async def test_subscribe_acts_on_the_clients_format(server: Running, connect) -> None:
+    client = await connect(server.url, auth=DELTA)
+    await client.next("proxy:status")
+    assert await client.call("unsubscribe", {"topics": ["models"]}) == [
+        "providers", "credentials", "proxy", "ollama",
+    ]  # fmt: skip
+    await server.api.patch("/api/models/sdxl", {"description": "quiet"})
+    await server.api.post("/api/providers", {"name": "P", "sdkId": "p"})
+    event = await client.next("providers:updated")
+    assert event["changed"][0]["id"] == "p"
+    assert client.of("models:updated") == []
+    assert "models" in await client.call("subscribe", {"topics": ["models"]})
+    await server.api.patch("/api/models/sdxl", {"description": "loud"})
+    assert (await client.next("models:updated"))["changed"][0]["description"] == "loud"
