@@ -4,58 +4,15 @@ registry as GET shows it; what the log stores; unknown formats refused; replay o
 from __future__ import annotations
 
 import asyncio
-import random
-from typing import Any
 
 import pytest
 import socketio
 
 from tests.clients import EventRecorder
 from tests.conftest import Running
+from tests.delta_contract import DeltaView, get_state, mixed_writes
 
 DELTA = {"format": "delta"}
-
-
-class DeltaView:
-    """What a delta client keeps: the greeting's lists, advanced by each delta."""
-
-    def __init__(self, greeting: dict[str, Any]) -> None:
-        self.seq: int = greeting["seq"]
-        self.providers = {p["id"]: p for p in greeting["providers"]["items"]}
-        self.models = {m["id"]: m for m in greeting["models"]["items"]}
-
-    def apply(self, event: str, data: dict[str, Any]) -> None:
-        if data.get("seq") is None or data["seq"] <= self.seq:
-            return
-        assert data["seq"] == self.seq + 1, f"gap: {self.seq} -> {data['seq']}"
-        self.seq = data["seq"]
-        table = {"providers:updated": self.providers, "models:updated": self.models}.get(event)
-        if table is None:
-            return
-        assert "items" not in data
-        for item in data["changed"]:
-            table[item["id"]] = item
-        for item_id in data["deleted"]:
-            table.pop(item_id, None)
-        assert data["total"] == len(table)
-
-    @classmethod
-    def of(cls, client: EventRecorder) -> DeltaView:
-        greetings = [i for i, (name, d) in enumerate(client.events) if name == "proxy:status"
-                     and "items" in d["models"]]  # fmt: skip
-        start = greetings[0]
-        view = cls(client.events[start][1])
-        for name, data in client.events[start + 1 :]:
-            if name == "proxy:status" and "items" in data["models"]:
-                continue  # a later greeting (none expected on one connection)
-            view.apply(name, data)
-        return view
-
-
-async def get_state(server: Running) -> tuple[dict[str, Any], dict[str, Any]]:
-    _, providers = await server.api.get("/api/providers")
-    _, models = await server.api.get("/api/models")
-    return {p["id"]: p for p in providers}, {m["id"]: m for m in models}
 
 
 async def test_greeting_carries_the_lists_and_the_seq_in_both_formats(
@@ -64,7 +21,7 @@ async def test_greeting_carries_the_lists_and_the_seq_in_both_formats(
     await server.api.patch("/api/models/sdxl", {"description": "before"})
     delta = await connect(server.url, auth=DELTA)
     full = await connect(server.url)
-    providers, models = await get_state(server)
+    providers, models = await get_state(server.api)
     for client in (delta, full):
         greeting = await client.next("proxy:status")
         assert greeting["seq"] == 2
@@ -132,34 +89,6 @@ async def test_greeting_plus_deltas_equals_get_under_concurrent_writes(
 ) -> None:
     early = await connect(server.url, auth=DELTA)
     await early.next("proxy:status")
-    rng = random.Random(14)
-    await server.api.post("/api/providers", {"name": "Acme", "sdkId": "acme"})
-    await server.api.post("/api/providers", {"name": "Zeta", "sdkId": "zeta"})
-
-    async def writer(w: int) -> None:
-        for i in range(15):
-            mid = f"w{w}-m{i}"
-            choice = rng.random()
-            provider = rng.choice(["acme", "zeta"])
-            await server.api.post(
-                "/api/models",
-                {"id": mid, "name": f"M {w} {i}", "providerId": provider, "type": "chat"},
-            )
-            if choice < 0.3:
-                await server.api.post(f"/api/models/{mid}/set-default")
-            elif choice < 0.5:
-                await server.api.patch(f"/api/models/{mid}", {"enabled": False})
-            elif choice < 0.6:
-                await server.api.delete(f"/api/models/{mid}")
-            elif choice < 0.7:
-                await server.api.post(f"/api/providers/{provider}/disable")
-                await server.api.post(f"/api/providers/{provider}/enable")
-            else:
-                await server.api.post(f"/api/models/{mid}/start")
-            if w == 0 and i == 7:
-                await server.api.delete("/api/providers/zeta?cascade=true")
-                await server.api.post("/api/providers", {"name": "Zeta", "sdkId": "zeta"})
-
     late: list[EventRecorder] = []
 
     async def joiner() -> None:
@@ -168,15 +97,12 @@ async def test_greeting_plus_deltas_equals_get_under_concurrent_writes(
             late.append(await connect(server.url, auth=DELTA))
             await late[-1].next("proxy:status")
 
-    await asyncio.gather(*(writer(w) for w in range(3)), joiner())
-    done = await server.api.post("/api/models", {"id": "last", "name": "Last"})
-    assert done[0] == 201
-    providers, models = await get_state(server)
-    _, events = await server.api.get("/api/events?since=0&limit=1000")
-    final_seq = events[-1]["seq"]
+    final_seq = await mixed_writes(server.api, during=joiner)
+    providers, models = await get_state(server.api)
+    assert any(m["isDefault"] for m in models.values() if m["id"].startswith("w"))
     for client in (early, *late):
         await client.wait_for("proxy:status", where=lambda d: d["seq"] == final_seq, timeout=10)
-        view = DeltaView.of(client)
+        view = DeltaView.of(client.events)
         assert view.seq == final_seq
         assert view.providers == providers
         assert view.models == models
