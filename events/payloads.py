@@ -136,3 +136,12 @@ class ProxyStatusCounts(Payload):
     models: dict[str, Any]
     credentials: dict[str, Any]
     message: str
+
+
+class EventsReset(BaseModel):
+    """``events:reset``: the log no longer reaches back to the client's ``lastSeq`` (or
+    it is ahead of the log): refetch the state. Not logged, no ``seq``."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    oldest_seq: int | None
+    current_seq: int

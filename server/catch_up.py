@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from events.payloads import EventsReset
 from storage import event_log
 from storage.database import Database
 from storage.records import LoggedEvent
@@ -26,7 +27,9 @@ class Reset:
     current_seq: int
 
     def payload(self) -> dict[str, Any]:
-        return {"oldestSeq": self.oldest_seq, "currentSeq": self.current_seq}
+        return EventsReset(oldest_seq=self.oldest_seq, current_seq=self.current_seq).model_dump(
+            by_alias=True
+        )
 
 
 def parse_last_seq(auth: Any) -> int | None:

@@ -1,4 +1,4 @@
-"""REST: /health, /openapi.json and the proxy status."""
+"""REST: /health, /openapi.json, /asyncapi.json and the proxy status."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from server.asyncapi import build_asyncapi
 from server.http_api import RouteTable, json_response
 from server.keys import DATABASE, HUB, METRICS, OLLAMA_HEALTH, ROUTE_SPECS, SETTINGS, STARTED_AT
 from server.openapi import build_openapi
@@ -56,6 +57,15 @@ async def openapi(request: web.Request) -> web.Response:
         app[ROUTE_SPECS],
         version=modeldeck_version(),
         token_required=app[SETTINGS].token is not None,
+    )
+    return json_response(document)
+
+
+@api.get("/asyncapi.json", summary="The socket interface as AsyncAPI 3.0")
+async def asyncapi(request: web.Request) -> web.Response:
+    app = request.app
+    document = build_asyncapi(
+        version=modeldeck_version(), token_required=app[SETTINGS].token is not None
     )
     return json_response(document)
 
