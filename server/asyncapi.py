@@ -242,7 +242,7 @@ def build_asyncapi(*, version: str, token_required: bool) -> dict[str, Any]:
             "name": event,
             "title": event,
             "summary": summary,
-            "payload": keyed[(model, "validation")],  # type: ignore[index]
+            "payload": keyed[(model, "validation")],
         }
         messages[ack_key] = {
             "name": f"{event} ack",
