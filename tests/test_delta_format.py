@@ -4,6 +4,8 @@ registry as GET shows it; what the log stores; unknown formats refused; replay o
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 
 import pytest
 import socketio
@@ -150,3 +152,28 @@ async def test_subscribe_acts_on_the_clients_format(server: Running, connect) ->
     assert "models" in await client.call("subscribe", {"topics": ["models"]})
     await server.api.patch("/api/models/sdxl", {"description": "loud"})
     assert (await client.next("models:updated"))["changed"][0]["description"] == "loud"
+
+
+async def test_old_full_payload_events_are_dropped_and_old_clients_reset(
+    start_server, connect, db_path
+) -> None:
+    server: Running = await start_server()
+    for i in range(3):
+        await server.api.patch("/api/models/sdxl", {"description": f"rev {i}"})
+    await server.stop()
+    # The database as the previous release left it: full lists in the log, schema 3.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "INSERT INTO events (event, topic, data, created_at) VALUES (?, ?, ?, ?)",
+            ("models:updated", "models", json.dumps({"items": [{"id": "x"}] * 100}), "now"),
+        )
+        conn.execute("PRAGMA user_version = 3")
+    again: Running = await start_server()
+    _, logged = await again.api.get("/api/events?since=0")
+    assert logged == []
+    client = await connect(again.url, auth={"lastSeq": 2, "format": "delta"})
+    assert await client.next("events:reset") == {"oldestSeq": None, "currentSeq": 7}
+    greeting = await client.next("proxy:status")
+    assert greeting["seq"] == 7 and greeting["models"]["total"] == 7
+    await again.api.patch("/api/models/sdxl", {"description": "after"})
+    assert (await client.next("models:updated"))["seq"] == 8
