@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from events.bus import EventBus
+from events.names import Format
 from server import (
     routes_credentials,
     routes_events,
@@ -28,7 +29,7 @@ from server import (
     snapshots,
 )
 from server.browser_guard import BrowserGuard, setup_cors
-from server.catch_up import missed_events
+from server.catch_up import missed_in_format
 from server.http_api import RouteSpec
 from server.keys import (
     BUS,
@@ -135,17 +136,12 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
 
         def greeting() -> tuple[int, bytes]:
             status = snapshots.greeting_status(app[PROXY].snapshot(), utc_now_iso())
-            return mirror.seq, mirror.snapshot(status)
+            return mirror.seq, mirror.greeting(status)
 
-        async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
-            return await missed_events(db, last_seq, upper, topics)
+        async def missed(last_seq: int, upper: int, topics: list[str], fmt: Format) -> Any:
+            return await missed_in_format(db, mirror, last_seq, upper, topics, fmt)
 
-        app[HUB].bind(
-            greeting=greeting,
-            missed=missed,
-            current_seq=lambda: mirror.seq,
-            as_full=mirror.full_payload,
-        )
+        app[HUB].bind(greeting=greeting, missed=missed, current_seq=lambda: mirror.seq)
         app[DATABASE] = db
         app[BUS] = bus
         app[REGISTRY_CACHE] = cache

@@ -22,6 +22,7 @@ from server.config_sections import require_section, validate_section
 from server.errors import BadRequest, ConflictError, ValidationFailed
 from server.proxy_state import ProxyState
 from server.schemas import CredentialsPut, ModelCreate, ModelUpdate, ProviderCreate, ProviderUpdate
+from server.snapshots import Change, prior_of
 from server.upstreams import upstream_refusal
 from storage import credentials, models, providers
 from storage.database import Database, Transaction
@@ -70,10 +71,12 @@ class RegistryService:
                 details=[{"field": "baseUrl", "message": refused, "type": "value_error"}],
             )
 
-    async def _log(self, tx: Transaction, *events: Payload) -> None:
+    async def _log(self, tx: Transaction, *events: Change | Payload) -> None:
         """Log the write's events, then a fresh ``proxy:status`` (counts, no lists)."""
-        for payload in events:
-            await tx.log_event(payload.event, payload.topic, payload.to_json())
+        for event in events:
+            change = event if isinstance(event, Change) else Change(event)
+            payload = change.payload
+            await tx.log_event(payload.event, payload.topic, payload.to_json(), change.prior)
         status = await snapshots.proxy_status_counts(tx, self.proxy.snapshot())
         await tx.log_event(status.event, status.topic, status.to_json())
 
@@ -98,8 +101,10 @@ class RegistryService:
         async with self.db.transaction() as tx:
             fields["id"] = fields["id"] or await self._unique_id(tx, "providers", body.name)
             record = await providers.insert(tx, fields)
+            prior = prior_of(new=record.id)
             await self._log(
-                tx, await snapshots.providers_changed(tx, "created", record.id, [record])
+                tx,
+                await snapshots.providers_changed(tx, "created", record.id, [record], prior=prior),
             )
         return record
 
@@ -121,21 +126,31 @@ class RegistryService:
         self, provider_id: str, changes: dict[str, Any], action: str
     ) -> ProviderRecord:
         async with self.db.transaction() as tx:
+            prior = prior_of(await providers.get(tx, provider_id))
             record = await providers.update(tx, provider_id, changes)
             await self._log(
-                tx, await snapshots.providers_changed(tx, action, provider_id, [record])
+                tx,
+                await snapshots.providers_changed(tx, action, provider_id, [record], prior=prior),
             )
         return record
 
     async def delete_provider(self, provider_id: str, *, cascade: bool) -> list[str]:
         """Delete a provider (and, with ``cascade``, its models); returns the model ids."""
         async with self.db.transaction() as tx:
+            provider = await providers.get(tx, provider_id)
+            owned = await models.list_all(tx, provider_id=provider_id)
             model_ids = await providers.delete(tx, provider_id, cascade=cascade)
-            events: list[Payload] = [
-                await snapshots.providers_changed(tx, "deleted", provider_id, [], [provider_id])
+            events = [
+                await snapshots.providers_changed(
+                    tx, "deleted", provider_id, [], [provider_id], prior=prior_of(provider)
+                )
             ]
             if model_ids:
-                events.append(await snapshots.models_changed(tx, "deleted", None, [], model_ids))
+                events.append(
+                    await snapshots.models_changed(
+                        tx, "deleted", None, [], model_ids, prior=prior_of(*owned)
+                    )
+                )
             await self._log(tx, *events)
         return model_ids
 
@@ -150,8 +165,9 @@ class RegistryService:
                 if fields.get("is_default")
                 else None
             )
+            replaced = await models.get(tx, previous) if previous else None
             record = await models.insert(tx, fields)
-            await self._log_models(tx, "created", record, previous)
+            await self._log_models(tx, "created", record, None, replaced)
         return record
 
     async def update_model(self, model_id: str, body: ModelUpdate) -> ModelRecord:
@@ -171,26 +187,37 @@ class RegistryService:
                 if becomes_default and (changes.get("is_default") or "type" in changes)
                 else None
             )
+            replaced = await models.get(tx, previous) if previous else None
             record = await models.update(tx, model_id, changes)
-            await self._log_models(tx, action, record, previous)
+            await self._log_models(tx, action, record, current, replaced)
         return record
 
     async def set_default_model(self, model_id: str) -> ModelRecord:
         async with self.db.transaction() as tx:
             current = await models.get(tx, model_id)
             previous = await models.other_default(tx, current.type, model_id)
+            replaced = await models.get(tx, previous) if previous else None
             record = await models.update(tx, model_id, {"is_default": True})
-            await self._log_models(tx, "default", record, previous)
+            await self._log_models(tx, "default", record, current, replaced)
         return record
 
     async def _log_models(
-        self, tx: Transaction, action: str, record: ModelRecord, previous_default: str | None
+        self,
+        tx: Transaction,
+        action: str,
+        record: ModelRecord,
+        before: ModelRecord | None,
+        replaced_default: ModelRecord | None,
     ) -> None:
-        """Log a model write: the model, and the default it replaced (now not default)."""
+        """Log a model write: the model, and the default it replaced (now not default);
+        ``before`` is the model as it was (None: the write created it)."""
         changed = [record]
-        if previous_default is not None:
-            changed.append(await models.get(tx, previous_default))
-        await self._log(tx, await snapshots.models_changed(tx, action, record.id, changed))
+        if replaced_default is not None:
+            changed.append(await models.get(tx, replaced_default.id))
+        prior = prior_of(before, replaced_default, new=None if before else record.id)
+        await self._log(
+            tx, await snapshots.models_changed(tx, action, record.id, changed, prior=prior)
+        )
 
     async def start_model(self, model_id: str) -> ModelRecord:
         """Mark a model running (stopped|error|starting → running) in one commit."""
@@ -211,14 +238,18 @@ class RegistryService:
                     details={"field": "status", "from": current.status, "to": target},
                 )
             record = await models.update(tx, model_id, {"status": target})
-            await self._log_models(tx, action, record, None)
+            await self._log_models(tx, action, record, current, None)
         return record
 
     async def delete_model(self, model_id: str) -> None:
         async with self.db.transaction() as tx:
+            prior = prior_of(await models.get(tx, model_id))
             await models.delete(tx, model_id)
             await self._log(
-                tx, await snapshots.models_changed(tx, "deleted", model_id, [], [model_id])
+                tx,
+                await snapshots.models_changed(
+                    tx, "deleted", model_id, [], [model_id], prior=prior
+                ),
             )
 
     async def get_config(self, model_id: str, section: str) -> dict[str, Any]:
@@ -232,7 +263,9 @@ class RegistryService:
         async with self.db.transaction() as tx:
             await models.put_config(tx, model_id, section, stored)
             # The model's row (what GET shows) is unchanged: nothing in ``changed``.
-            await self._log(tx, await snapshots.models_changed(tx, "config", model_id, []))
+            await self._log(
+                tx, await snapshots.models_changed(tx, "config", model_id, [], prior={})
+            )
         return stored
 
     # -- credentials -------------------------------------------------------------

@@ -7,10 +7,10 @@ A write never reads the whole registry: its ``proxy:status`` carries counts (two
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from events.mirror import RegistryMirror
-from events.payloads import ModelsChanged, ProvidersChanged, ProxyStatusCounts
+from events.payloads import ModelsChanged, Payload, ProvidersChanged, ProxyStatusCounts
 from server.proxy_state import ProxySnapshot
 from storage import credentials, event_log, models, providers
 from storage.database import Database, Transaction
@@ -32,6 +32,23 @@ async def credentials_summary(db: ReadHandle) -> dict[str, Any]:
     }
 
 
+class Change(NamedTuple):
+    """A payload to log, and what its objects were before (``{id: object | None}``)."""
+
+    payload: Payload
+    prior: dict[str, Any] | None = None
+
+
+def prior_of(
+    *before: ProviderRecord | ModelRecord | None, new: str | None = None
+) -> dict[str, Any]:
+    """``{id: object as it was}``, and ``{new: None}`` for an object the write created."""
+    prior: dict[str, Any] = {record.id: record.to_json() for record in before if record}
+    if new is not None:
+        prior[new] = None
+    return prior
+
+
 async def load_mirror(db: Database) -> RegistryMirror:
     """The registry as of the log's current seq; call before any write can commit."""
     return RegistryMirror(
@@ -48,9 +65,11 @@ async def providers_changed(
     provider_id: str | None,
     changed: list[ProviderRecord],
     deleted: list[str] = [],  # noqa: B006 - never mutated
-) -> ProvidersChanged:
+    *,
+    prior: dict[str, Any],
+) -> Change:
     total, enabled = await providers.counts(tx)
-    return ProvidersChanged(
+    payload = ProvidersChanged(
         action=action,  # type: ignore[arg-type]
         provider_id=provider_id,
         changed=[p.to_json() for p in changed],
@@ -59,6 +78,7 @@ async def providers_changed(
         enabled=enabled,
         timestamp=tx.now,
     )
+    return Change(payload, prior)
 
 
 async def models_changed(
@@ -67,8 +87,10 @@ async def models_changed(
     model_id: str | None,
     changed: list[ModelRecord],
     deleted: list[str] = [],  # noqa: B006 - never mutated
-) -> ModelsChanged:
-    return ModelsChanged(
+    *,
+    prior: dict[str, Any],
+) -> Change:
+    payload = ModelsChanged(
         action=action,  # type: ignore[arg-type]
         model_id=model_id,
         changed=[m.to_json() for m in changed],
@@ -76,6 +98,7 @@ async def models_changed(
         total=await models.count(tx),
         timestamp=tx.now,
     )
+    return Change(payload, prior)
 
 
 def process_blocks(proxy: ProxySnapshot) -> dict[str, Any]:

@@ -29,14 +29,16 @@ from server.fanout import NAMESPACE, Fanout, Outgoing
 from server.middlewares import token_matches
 from server.settings import Settings
 from server.websocket_transport import QueueLimits, WebSocketRegistry, websocket_class
-from storage.records import LoggedEvent
 
 log = logging.getLogger("modeldeck.socket")
 
 Greeting = Callable[[], tuple[int, bytes]]
-Missed = Callable[[int, int, list[str]], Awaitable["list[LoggedEvent] | Reset"]]
+#: ``(last_seq, upper, topics, format)`` → the missed events as ``(seq, event, payload)``
+#: in that format, or a Reset. Must read the registry state synchronously, before its
+#: first await, so that it is the state as of ``upper``.
+Missed = Callable[[int, int, list[str], Format], Awaitable["list[Replay] | Reset"]]
+Replay = tuple[int, str, bytes]
 CurrentSeq = Callable[[], int]
-AsFull = Callable[[LoggedEvent], bytes]
 
 #: How long one encoded greeting is reused (its uptimes and timestamp age that much).
 GREETING_MAX_AGE = 1.0
@@ -74,7 +76,6 @@ class SocketHub:
         self._greeting: Greeting | None = None
         self._missed: Missed | None = None
         self._current_seq: CurrentSeq = lambda: 0
-        self._as_full: AsFull = lambda logged: logged.payload_json()
         self._greeting_cache: tuple[int, float, Outgoing] | None = None
         self._formats: dict[str, Format] = {}
         self.sio.on("connect", self._on_connect)
@@ -82,15 +83,12 @@ class SocketHub:
         self.sio.on("subscribe", self._on_subscribe)
         self.sio.on("unsubscribe", self._on_unsubscribe)
 
-    def bind(
-        self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq, as_full: AsFull
-    ) -> None:
+    def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
         """Connect the hub to the state it greets clients with (set once storage is open).
 
         ``current_seq`` is the seq the greeting reflects (every event up to it has been
-        broadcast); ``as_full`` turns a logged (delta) event into its full form."""
+        broadcast)."""
         self._greeting, self._missed, self._current_seq = greeting, missed, current_seq
-        self._as_full = as_full
 
     # -- Emitter protocol ------------------------------------------------------------
 
@@ -148,16 +146,13 @@ class SocketHub:
         greeting = self._greeting_for(upper) if self._greeting is not None else None
         try:
             if last_seq is not None and self._missed is not None:
-                missed = await self._missed(last_seq, upper, self.topics_of(sid))
+                missed = await self._missed(last_seq, upper, self.topics_of(sid), fmt)
                 if isinstance(missed, Reset):
                     self.fanout.send(sid, Outgoing.of(Event.EVENTS_RESET, missed.payload()))
                     self.resets_sent += 1
                 else:
-                    for logged in missed:
-                        body = (
-                            logged.payload_json() if fmt == Format.DELTA else self._as_full(logged)
-                        )
-                        self.fanout.send(sid, Outgoing(logged.event, body, logged.seq))
+                    for seq, event, body in missed:
+                        self.fanout.send(sid, Outgoing(event, body, seq))
                     self.replays_served += 1
             if greeting is not None:
                 self.fanout.send(sid, greeting)

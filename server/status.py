@@ -20,4 +20,4 @@ async def current_proxy_status(app: web.Application) -> orjson.Fragment:
     bus = app[BUS]
     await bus.drain(SETTLE_TIMEOUT)
     status = snapshots.greeting_status(app[PROXY].snapshot(), utc_now_iso())
-    return orjson.Fragment(bus.mirror.snapshot(status))
+    return orjson.Fragment(bus.mirror.greeting(status))

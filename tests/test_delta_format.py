@@ -126,9 +126,11 @@ async def test_replay_in_both_formats_then_greeting_then_live(server: Running, c
         assert "items" in client.events[-1][1]["models"]  # the greeting lists everything
     changes = [d["changed"][0]["description"] for d in delta.of("models:updated")]
     assert changes == ["rev 0", "rev 1", "rev 2"]
-    for replayed in full.of("models:updated"):  # full items show the registry as it is now
-        sdxl = next(m for m in replayed["items"] if m["id"] == "sdxl")
-        assert sdxl["description"] == "rev 2" and replayed["total"] == 7
+    replayed = [  # full items show the registry as it was at each event
+        next(m for m in d["items"] if m["id"] == "sdxl")["description"]
+        for d in full.of("models:updated")
+    ]
+    assert replayed == ["rev 0", "rev 1", "rev 2"]
     assert all("items" not in d["models"] for d in delta.of("proxy:status")[:3])
 
     await server.api.patch("/api/models/sdxl", {"description": "live"})
@@ -163,10 +165,12 @@ async def test_old_full_payload_events_are_dropped_and_old_clients_reset(
     await server.stop()
     # The database as the previous release left it: full lists in the log, schema 3.
     with sqlite3.connect(db_path) as conn:
+        conn.execute("DELETE FROM events")
         conn.execute(
             "INSERT INTO events (event, topic, data, created_at) VALUES (?, ?, ?, ?)",
             ("models:updated", "models", json.dumps({"items": [{"id": "x"}] * 100}), "now"),
         )
+        conn.execute("ALTER TABLE events DROP COLUMN prior")
         conn.execute("PRAGMA user_version = 3")
     again: Running = await start_server()
     _, logged = await again.api.get("/api/events?since=0")
@@ -177,3 +181,27 @@ async def test_old_full_payload_events_are_dropped_and_old_clients_reset(
     assert greeting["seq"] == 7 and greeting["models"]["total"] == 7
     await again.api.patch("/api/models/sdxl", {"description": "after"})
     assert (await client.next("models:updated"))["seq"] == 8
+
+
+async def test_a_full_replay_shows_each_event_as_it_was_broadcast(
+    server: Running, connect
+) -> None:
+    """Replayed full-format events equal the live ones, under creates, set-defaults,
+    deletes and a cascading delete: the log's prior objects rebuild each state."""
+    live = await connect(server.url)
+    start = (await live.next("proxy:status"))["seq"]
+
+    async def nothing() -> None:
+        return None
+
+    final_seq = await mixed_writes(server.api, writers=2, each=10, during=nothing)
+    await live.wait_for("proxy:status", where=lambda d: d["seq"] == final_seq, timeout=10)
+    replay = await connect(server.url, auth={"lastSeq": start})
+    # The last replayed event and the greeting both carry the final seq.
+    await replay.wait_for("proxy:status", 2, where=lambda d: d["seq"] == final_seq, timeout=10)
+    greeting = replay.events[-1][1]
+    assert "items" in greeting["models"] and greeting["seq"] == final_seq
+    broadcast = [(n, d) for n, d in live.events if d.get("seq", 0) > start]
+    replayed = replay.events[:-1]
+    assert [d["seq"] for _, d in replayed] == list(range(start + 1, final_seq + 1))
+    assert replayed == broadcast
