@@ -13,14 +13,21 @@ const [url, countArg, format = 'delta'] = process.argv.slice(2);
 const count = Number(countArg || 1000);
 const now = () => performance.timeOrigin + performance.now();
 const seen = {};
+// Clients connect in waves of WAVE, each wave once the previous one has its greeting:
+// at 10,000 models a greeting is ~5 MB, and a thousand of them parsed at once would
+// exhaust the heap of one Node process.
+const WAVE = 50;
 let greeted = 0;
-for (let i = 0; i < count; i++) {
+let opened = 0;
+
+function openOne(i) {
   const socket = io(url, {
     transports: ['websocket'], reconnection: false, forceNew: true, auth: { format },
   });
   socket.once('proxy:status', () => {
     greeted += 1;
     if (greeted === count) console.log(`ready ${count}`);
+    else if (greeted === opened) openWave();
   });
   // Only the first client measures bytes: stringifying on every client would be the
   // benchmark's own cost, not the server's.
@@ -39,7 +46,14 @@ for (let i = 0; i < count; i++) {
     });
   }
   socket.on('connect_error', (err) => console.error(`connect_error ${err.message}`));
+  socket.on('disconnect', (why) => console.error(`disconnected ${i}: ${why}`));
 }
+
+function openWave() {
+  const end = Math.min(count, opened + WAVE);
+  while (opened < end) openOne(opened++);
+}
+openWave();
 process.stdin.on('end', () => {
   console.log(JSON.stringify(seen));
   process.exit(0);

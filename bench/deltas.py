@@ -70,7 +70,8 @@ def db_bytes(db: Path) -> int:
 def log_bytes_since(db: Path, seq: int) -> tuple[int, int]:
     with sqlite3.connect(db) as conn:
         row = conn.execute(
-            "SELECT COALESCE(SUM(LENGTH(data)), 0), COALESCE(MAX(seq), 0) FROM events"
+            "SELECT COALESCE(SUM(LENGTH(data) + COALESCE(LENGTH(prior), 0)), 0),"
+            " COALESCE(MAX(seq), 0) FROM events"
             " WHERE seq > ?",
             (seq,),
         ).fetchone()
@@ -147,7 +148,10 @@ async def run_size(models: int, args: argparse.Namespace) -> None:
                 _, seq = log_bytes_since(db, 0)
                 await patch(http, server.url, -1)
                 added, _ = log_bytes_since(db, seq)
-                print(f"  event log bytes added by one single-model PATCH: {added:,}")
+                print(
+                    f"  event log bytes added by one single-model PATCH: {added:,}"
+                    " (both events and the prior objects)"
+                )
                 before = db_bytes(db)
                 timings = [await patch(http, server.url, i) for i in range(args.patches)]
                 ms = [t * 1000 for t in timings]
