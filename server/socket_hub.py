@@ -229,7 +229,9 @@ class SocketHub:
 
 def _requested_format(auth: Any) -> Format:
     """``auth.format`` (default ``full``); anything else refuses the connection."""
-    value = auth.get("format", Format.FULL) if isinstance(auth, dict) else Format.FULL
+    value = auth.get("format") if isinstance(auth, dict) else None
+    if value is None:
+        return Format.FULL
     if value not in tuple(Format):
         known = ", ".join(f"'{f}'" for f in Format)
         raise socketio.exceptions.ConnectionRefusedError(
