@@ -106,9 +106,6 @@ class _Table:
     def enabled_count(self) -> int:
         return sum(self.enabled.values())
 
-    def items(self) -> list[dict[str, Any]]:
-        return [orjson.loads(body) for body in self.encoded.values()]
-
 
 class _FullCache:
     """Recent full payloads by seq, oldest dropped first past ``FULL_CACHE_BYTES``."""
