@@ -61,11 +61,14 @@ class EventBus:
         self._queue: asyncio.Queue[CommittedEvent] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.delivered_seq = last_seq
+        self._published_seq = last_seq
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def publish(self, events: Sequence[CommittedEvent]) -> None:
         """Queue committed events; never blocks (called under the write lock)."""
         for event in events:
             self._queue.put_nowait(event)
+            self._published_seq = max(self._published_seq, event.seq)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-broadcaster")
@@ -96,6 +99,28 @@ class EventBus:
                 self.delivered_seq = events[-1].seq
                 for _ in events:
                     self._queue.task_done()
+                self._wake()
+
+    def _wake(self) -> None:
+        waiting = []
+        for target, waiter in self._waiters:
+            if target <= self.delivered_seq:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
+
+    async def settled(self, timeout: float) -> None:
+        """Wait (bounded) until what was committed before this call has been broadcast
+        (and applied to the mirror); later commits are not waited for."""
+        target = self._published_seq
+        if target <= self.delivered_seq:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
 
     def _broadcasts(self, event: CommittedEvent) -> list[Broadcast]:
         """Advance the mirror to ``event``; one broadcast per format with listeners."""

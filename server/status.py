@@ -15,9 +15,9 @@ SETTLE_TIMEOUT = 1.0
 
 async def current_proxy_status(app: web.Application) -> orjson.Fragment:
     """The greeting's payload: carries the seq it reflects without advancing it (SPEC
-    "Events"). Waits (bounded) for the writes already committed, so a script that
-    wrote and then asks sees its write."""
+    "Events"). Waits (bounded) for the writes committed before it, so a script that
+    wrote and then asks sees its write; later writes are not waited for."""
     bus = app[BUS]
-    await bus.drain(SETTLE_TIMEOUT)
+    await bus.settled(SETTLE_TIMEOUT)
     status = snapshots.greeting_status(app[PROXY].snapshot(), utc_now_iso())
     return orjson.Fragment(bus.mirror.greeting(status))

@@ -205,3 +205,11 @@ async def test_a_full_replay_shows_each_event_as_it_was_broadcast(
     replayed = replay.events[:-1]
     assert [d["seq"] for _, d in replayed] == list(range(start + 1, final_seq + 1))
     assert replayed == broadcast
+
+
+async def test_proxy_status_over_rest_shows_the_write_just_made(server: Running) -> None:
+    for i in range(5):
+        assert (await server.api.post("/api/models", {"id": f"r{i}", "name": f"R {i}"}))[0] == 201
+        status, body = await server.api.get("/api/proxy/status")
+        assert status == 200 and body["models"]["total"] == 8 + i
+        assert body["models"]["items"][-1]["id"] == f"r{i}"
