@@ -80,9 +80,7 @@ def log_bytes_since(db: Path, seq: int) -> tuple[int, int]:
 
 async def patch(http: aiohttp.ClientSession, url: str, i: int) -> float:
     started = time.perf_counter()
-    async with http.patch(
-        f"{url}/api/models/{TARGET}", json={"description": f"rev {i}"}
-    ) as resp:
+    async with http.patch(f"{url}/api/models/{TARGET}", json={"description": f"rev {i}"}) as resp:
         assert resp.status == 200, await resp.text()
         await resp.read()
     return time.perf_counter() - started

@@ -279,9 +279,7 @@ def build_asyncapi(*, version: str, token_required: bool) -> dict[str, Any]:
             "reply": {"channel": {"$ref": f"#/channels/request_{key}"}, "messages": replies},
         }
 
-    auth = (
-        " Every connection needs `auth.token` (refused otherwise)." if token_required else ""
-    )
+    auth = " Every connection needs `auth.token` (refused otherwise)." if token_required else ""
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -183,9 +183,7 @@ async def test_old_full_payload_events_are_dropped_and_old_clients_reset(
     assert (await client.next("models:updated"))["seq"] == 8
 
 
-async def test_a_full_replay_shows_each_event_as_it_was_broadcast(
-    server: Running, connect
-) -> None:
+async def test_a_full_replay_shows_each_event_as_it_was_broadcast(server: Running, connect) -> None:
     """Replayed full-format events equal the live ones, under creates, set-defaults,
     deletes and a cascading delete: the log's prior objects rebuild each state."""
     live = await connect(server.url)
