@@ -116,6 +116,8 @@ class LoggedEvent:
     event: str
     topic: str
     body: bytes
+    #: A registry event's objects before it, ``{id: object | null}`` as JSON; not sent.
+    prior: bytes | None = None
 
     def payload_json(self) -> bytes:
         """The payload as sent: ``body`` with ``"seq"`` added as its last key."""

@@ -555,6 +555,7 @@ async def test_watch_json_prints_one_flushed_line_per_event(server: Running, spa
     assert (await server.api.post("/api/models", {"name": "Watched", "type": "chat"}))[0] == 201
     created = await watch.wait_event("models:updated")  # flushed: the process still runs
     assert created["action"] == "created" and created["modelId"] == "watched"
+    assert [m["id"] for m in created["changed"]] == ["watched"]  # the delta format
     await watch.wait_event("proxy:status", lambda d: d["seq"] > greeting["seq"])
 
     watch.signal(signal.SIGINT)

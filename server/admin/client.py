@@ -210,8 +210,9 @@ class EventStream:
     """A Socket.IO connection whose events land in ``queue`` as ``(name, data)``.
 
     It reconnects by itself and resumes: ``auth`` is computed on every connect as
-    ``{token, lastSeq}`` with the highest ``seq`` seen, so the server replays what was
-    missed. ``on_connect`` runs after every (re)connect, e.g. to re-join rooms; its
+    ``{token, lastSeq, format: "delta"}`` with the highest ``seq`` seen, so the server
+    replays what was missed, as changes (a write prints what it changed, not the whole
+    registry). ``on_connect`` runs after every (re)connect, e.g. to re-join rooms; its
     acks are read with :meth:`call`. The ``proxy:status`` greeting carries the
     current seq, possibly ahead of a replay still arriving, so it only sets the resume
     point when none is known yet.
@@ -248,7 +249,7 @@ class EventStream:
         self.sio.on("connect_error", self._on_connect_error)
 
     def _auth(self) -> dict[str, Any]:
-        auth: dict[str, Any] = {}
+        auth: dict[str, Any] = {"format": "delta"}
         if self.token:
             auth["token"] = self.token
         if self.last_seq is not None:

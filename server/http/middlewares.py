@@ -23,7 +23,7 @@ from server.keys import GUARD, METRICS, SETTINGS
 
 log = logging.getLogger("modeldeck.http")
 
-PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/metrics")
+PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/asyncapi.json", "/metrics")
 
 
 def error_response(error: ServiceError) -> web.Response:

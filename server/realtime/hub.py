@@ -1,9 +1,11 @@
 """The Socket.IO side: connection auth, topic rooms, catch-up and delivery.
 
-New clients join every topic room. A client is *held* from the moment it joins until
-its welcome has been written: first the events it missed (``auth.lastSeq``) or an
-``events:reset``, then ``proxy:status``, then any live events that arrived meanwhile —
-so a reconnecting dashboard sees no gap and no duplicate. ``subscribe``/``unsubscribe``
+New clients join every topic room of their format (``auth.format``: ``full``, the
+default, or ``delta``). A client is *held* from the moment it joins until its welcome
+has been written: first the events it missed (``auth.lastSeq``) or an
+``events:reset``, in its format, then the greeting ``proxy:status`` (full lists and the
+``seq`` they reflect, in both formats), then any live events newer than that seq — so a
+reconnecting dashboard sees no gap and no duplicate. ``subscribe``/``unsubscribe``
 change the rooms and are acked with the resulting list. The hub is the bus's
 ``Emitter``; bytes reach sockets through ``Fanout``.
 """
@@ -20,7 +22,7 @@ import socketio
 
 from events import codec
 from events.bus import Broadcast
-from events.names import ALL_TOPICS, Event, topic_room
+from events.names import ALL_TOPICS, Event, Format, topic_room
 from server.auth import token_matches
 from server.browser_guard import BrowserGuard
 from server.realtime.catch_up import Reset, parse_last_seq
@@ -34,12 +36,15 @@ from server.realtime.transport import (
     websocket_class,
 )
 from server.settings import Settings
-from storage.records import LoggedEvent
 
 log = logging.getLogger("modeldeck.socket")
 
-Greeting = Callable[[], Awaitable[dict[str, Any]]]
-Missed = Callable[[int, int, list[str]], Awaitable["list[LoggedEvent] | Reset"]]
+Greeting = Callable[[], tuple[int, bytes]]
+#: ``(last_seq, upper, topics, format)`` → the missed events as ``(seq, event, payload)``
+#: in that format, or a Reset. Must read the registry state synchronously, before its
+#: first await, so that it is the state as of ``upper``.
+Missed = Callable[[int, int, list[str], Format], Awaitable["list[Replay] | Reset"]]
+Replay = tuple[int, str, bytes]
 CurrentSeq = Callable[[], int]
 
 #: How long one encoded greeting is reused (its uptimes and timestamp age that much).
@@ -89,9 +94,13 @@ class SocketHub:
         eio.on("connect", self._on_eio_connect)
         eio.on("message", self._on_eio_message)
         eio.on("disconnect", self._on_eio_disconnect)
+        self._formats: dict[str, Format] = {}
 
     def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
-        """Connect the hub to the state it greets clients with (set once storage is open)."""
+        """Connect the hub to the state it greets clients with (set once storage is open).
+
+        ``current_seq`` is the seq the greeting reflects (every event up to it has been
+        broadcast)."""
         self._greeting, self._missed, self._current_seq = greeting, missed, current_seq
 
     # -- Emitter protocol ------------------------------------------------------------
@@ -110,6 +119,7 @@ class SocketHub:
         return self.fanout.broadcast(room, Outgoing.of(event, data, seq))
 
     def room_size(self, room: str | None) -> int:
+        """Members of ``room`` (``None``: every connected client)."""
         return len(self.sio.manager.rooms.get(NAMESPACE, {}).get(room, {}))
 
     @property
@@ -186,71 +196,80 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
+        fmt = _requested_format(auth)
         deadline = self._connect_deadlines.pop(eio_sid, None)  # connected: no timeout
         if deadline is not None:
             deadline.cancel()
         # Hold before joining: every broadcast from now on is kept for the welcome.
         self.fanout.hold(sid)
-        upper = self._current_seq()
+        self._formats[sid] = fmt
         for topic in ALL_TOPICS:
-            await self.sio.enter_room(sid, topic_room(topic))
+            await self.sio.enter_room(sid, topic_room(topic, fmt))
         # The CONNECT packet is queued right after this handler returns, before any other
         # task runs, so the welcome (written from a task) always follows it.
-        self.spawn(self._welcome(sid, parse_last_seq(auth), upper))
-        log.info("client %s connected (%d clients)", sid, self.client_count)
+        self.spawn(self._welcome(sid, parse_last_seq(auth), fmt))
+        log.info("client %s connected (%s format, %d clients)", sid, fmt, self.client_count)
 
-    async def _welcome(self, sid: str, last_seq: int | None, upper: int) -> None:
-        """Missed events (or a reset), then proxy:status, then what arrived meanwhile."""
-        sent_up_to = upper
+    async def _welcome(self, sid: str, last_seq: int | None, fmt: Format) -> None:
+        """Missed events (or a reset), then the greeting, then what arrived meanwhile.
+
+        The greeting is taken first, synchronously, so its ``seq`` is exactly the state
+        it lists; the replay stops at that seq and held live events start after it.
+        """
+        upper = self._current_seq()
+        greeting = self._greeting_for(upper) if self._greeting is not None else None
         try:
             if last_seq is not None and self._missed is not None:
-                missed = await self._missed(last_seq, upper, self.topics_of(sid))
+                missed = await self._missed(last_seq, upper, self.topics_of(sid), fmt)
                 if isinstance(missed, Reset):
                     self.fanout.send(sid, Outgoing.of(Event.EVENTS_RESET, missed.payload()))
                     self.resets_sent += 1
                 else:
-                    for logged in missed:
-                        self.fanout.send(
-                            sid, Outgoing(logged.event, logged.payload_json(), logged.seq)
-                        )
+                    for seq, event, body in missed:
+                        self.fanout.send(sid, Outgoing(event, body, seq))
                     self.replays_served += 1
-            if self._greeting is not None:
-                self.fanout.send(sid, await self._greeting_for(upper))
+            if greeting is not None:
+                self.fanout.send(sid, greeting)
         except Exception:
             log.exception("could not welcome %s", sid)
         finally:
-            self.fanout.release(sid, after_seq=sent_up_to)
+            self.fanout.release(sid, after_seq=upper)
 
-    async def _greeting_for(self, upper: int) -> Outgoing:
+    def _greeting_for(self, upper: int) -> Outgoing:
         """``proxy:status`` as of ``upper``, encoded once for every client that connects
         within a second of it: a thousand dashboards reconnecting after a restart then
-        cost one read and one encoding, not a thousand."""
+        cost one encoding, not a thousand. The same bytes serve both formats."""
         cached = self._greeting_cache
         now = time.monotonic()
         if cached is not None and cached[0] == upper and now - cached[1] < GREETING_MAX_AGE:
             return cached[2]
         assert self._greeting is not None
-        status = await self._greeting()
-        outgoing = Outgoing.of(Event.PROXY_STATUS, status | {"seq": upper}, upper)
-        self._greeting_cache = (upper, now, outgoing)
+        seq, body = self._greeting()
+        outgoing = Outgoing(Event.PROXY_STATUS, body, seq)
+        self._greeting_cache = (seq, now, outgoing)
         return outgoing
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.fanout.forget(sid)
+        self._formats.pop(sid, None)
         log.info("client %s disconnected (%s)", sid, reason)
 
     # -- topics --------------------------------------------------------------------
 
+    def format_of(self, sid: str) -> Format:
+        return self._formats.get(sid, Format.FULL)
+
     def topics_of(self, sid: str) -> list[str]:
         rooms = set(self.sio.rooms(sid))
-        return [t for t in ALL_TOPICS if topic_room(t) in rooms]
+        fmt = self.format_of(sid)
+        return [t for t in ALL_TOPICS if topic_room(t, fmt) in rooms]
 
     async def on_subscribe(self, sid: str, data: Any = None) -> Any:
         topics = _requested_topics(data)
         if isinstance(topics, dict):
             return topics
         for topic in topics:
-            await self.sio.enter_room(sid, topic_room(topic))
+            await self.sio.enter_room(sid, topic_room(topic, self.format_of(sid)))
         return self.topics_of(sid)
 
     async def on_unsubscribe(self, sid: str, data: Any = None) -> Any:
@@ -258,7 +277,7 @@ class SocketHub:
         if isinstance(topics, dict):
             return topics
         for topic in topics:
-            await self.sio.leave_room(sid, topic_room(topic))
+            await self.sio.leave_room(sid, topic_room(topic, self.format_of(sid)))
         return self.topics_of(sid)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -287,6 +306,19 @@ class SocketHub:
         for task in list(self._tasks):
             task.cancel()
         await self.sio.shutdown()
+
+
+def _requested_format(auth: Any) -> Format:
+    """``auth.format`` (default ``full``); anything else refuses the connection."""
+    value = auth.get("format") if isinstance(auth, dict) else None
+    if value is None:
+        return Format.FULL
+    if value not in tuple(Format):
+        known = ", ".join(f"'{f}'" for f in Format)
+        raise socketio.exceptions.ConnectionRefusedError(
+            f"format: unknown event format {value!r} (auth.format must be one of {known})"
+        )
+    return Format(value)
 
 
 def _requested_topics(data: Any) -> list[str] | dict[str, Any]:

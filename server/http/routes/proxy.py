@@ -14,7 +14,7 @@ from pydantic import Field
 from server.errors import Unavailable
 from server.http.api import RouteTable, json_response
 from server.http.schemas import Body
-from server.keys import BUS, PROXY, REGISTRY_CACHE, SUPERVISOR
+from server.keys import BUS, PROXY, SUPERVISOR
 from server.registry.status import current_proxy_status
 
 api = RouteTable("proxy")
@@ -42,7 +42,7 @@ async def start(request: web.Request, query: ProxyTarget) -> web.Response:
             "\n".join(p.message for p in failed),
             details={"failed": [p.spec.name for p in failed]},
         )
-    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
+    return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
 
 @api.post(
@@ -51,7 +51,7 @@ async def start(request: web.Request, query: ProxyTarget) -> web.Response:
 async def stop(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
     await app[SUPERVISOR].stop(query.name)
-    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
+    return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
 
 @api.get("/api/proxy/logs/{name}", summary="Last lines a proxy process wrote", query=LogQuery)

@@ -1,4 +1,4 @@
-"""REST: /health, /openapi.json and the proxy status."""
+"""REST: /health, /openapi.json, /asyncapi.json and the proxy status."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from server.keys import (
     METRICS,
     OLLAMA_HEALTH,
     PROXY,
-    REGISTRY_CACHE,
     ROUTE_SPECS,
     SETTINGS,
     STARTED_AT,
 )
+from server.realtime.asyncapi import build_asyncapi
 from server.registry.status import current_proxy_status
 
 api = RouteTable("system")
@@ -60,7 +60,7 @@ async def health(request: web.Request) -> web.Response:
 @api.get("/api/proxy/status", summary="Proxy processes and registry summary")
 async def proxy_status(request: web.Request) -> web.Response:
     app = request.app
-    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
+    return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
 
 @api.get("/openapi.json", summary="This document")
@@ -70,6 +70,15 @@ async def openapi(request: web.Request) -> web.Response:
         app[ROUTE_SPECS],
         version=modeldeck_version(),
         token_required=app[SETTINGS].token is not None,
+    )
+    return json_response(document)
+
+
+@api.get("/asyncapi.json", summary="The socket interface as AsyncAPI 3.0")
+async def asyncapi(request: web.Request) -> web.Response:
+    app = request.app
+    document = build_asyncapi(
+        version=modeldeck_version(), token_required=app[SETTINGS].token is not None
     )
     return json_response(document)
 
