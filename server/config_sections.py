@@ -14,12 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from server.errors import NotFoundError, PayloadTooLarge
+from server.json_limits import check_depth
 
 MAX_CONFIG_BYTES = 64 * 1024
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    """Strict like request bodies (``server.schemas``): ``"mlock": "true"`` is refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", strict=True
+    )
 
 
 class Sampling(Section):
@@ -78,8 +83,10 @@ SECTIONS: dict[str, type[Section]] = {
 def validate_section(section: str, config: dict[str, Any]) -> dict[str, Any]:
     """Validate ``config`` for ``section``; known fields come back camelCase, extras as given.
 
-    Raises pydantic's ValidationError (mapped to a 422) or PayloadTooLarge.
+    Raises pydantic's ValidationError or ValidationFailed (both a 422) or PayloadTooLarge.
+    The depth check comes first: it also guards socket requests, which skip ``read_json``.
     """
+    check_depth(config, field="config")
     if len(orjson.dumps(config)) > MAX_CONFIG_BYTES:
         raise PayloadTooLarge(f"config: larger than {MAX_CONFIG_BYTES} bytes")
     parsed = SECTIONS[section].model_validate(config)

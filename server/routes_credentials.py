@@ -6,6 +6,7 @@ from aiohttp import web
 
 from server.http_api import RouteTable, json_response
 from server.keys import REGISTRY
+from server.responses import CredentialRecord
 from server.schemas import CredentialsPut
 
 api = RouteTable("credentials")
@@ -31,6 +32,8 @@ async def _delete(request: web.Request) -> web.Response:
 
 
 for path in ("/api/credentials/{provider}", "/api/qwen/credentials"):
-    api.get(path, summary="Credential status (never the secret)")(_status)
-    api.post(path, summary="Set credentials", body=CredentialsPut)(_put)
-    api.delete(path, summary="Delete credentials")(_delete)
+    api.get(path, summary="Credential status (never the secret)", response=CredentialRecord)(
+        _status
+    )
+    api.post(path, summary="Set credentials", body=CredentialsPut, response=CredentialRecord)(_put)
+    api.delete(path, summary="Delete credentials", response=CredentialRecord)(_delete)

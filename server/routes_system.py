@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from server.http_api import RouteTable, json_response
 from server.keys import DATABASE, HUB, METRICS, OLLAMA_HEALTH, ROUTE_SPECS, SETTINGS, STARTED_AT
 from server.openapi import build_openapi
+from server.responses import Health, ProxyStatusView
 from server.status import current_proxy_status
 
 api = RouteTable("system")
@@ -23,33 +25,41 @@ def modeldeck_version() -> str:
         return "0.0.0"
 
 
-@api.get("/health", summary="Liveness and dependencies (no auth)", auth=False)
+@api.get(
+    "/health",
+    summary="Liveness and dependencies (no auth)",
+    auth=False,
+    response=Health,
+    also={503: ("The database cannot be written", Health)},
+)
 async def health(request: web.Request) -> web.Response:
     app = request.app
     db_ok = await app[DATABASE].ping()
-    ollama = "unknown"
+    ollama: Literal["up", "down", "unknown"] = "unknown"
     checker = app.get(OLLAMA_HEALTH)
     if checker is not None:
         ollama = "up" if await checker() else "down"
     return json_response(
-        {
-            "status": "ok" if db_ok else "degraded",
-            "db": "ok" if db_ok else "error",
-            "ollama": ollama,
-            "version": modeldeck_version(),
-            "uptimeSeconds": round(time.monotonic() - app[STARTED_AT], 3),
-            "clients": app[HUB].client_count,
-        },
+        Health(
+            status="ok" if db_ok else "degraded",
+            db="ok" if db_ok else "error",
+            ollama=ollama,
+            version=modeldeck_version(),
+            uptime_seconds=round(time.monotonic() - app[STARTED_AT], 3),
+            clients=app[HUB].client_count,
+        ),
         status=200 if db_ok else 503,
     )
 
 
-@api.get("/api/proxy/status", summary="Proxy processes and registry summary")
+@api.get(
+    "/api/proxy/status", summary="Proxy processes and registry summary", response=ProxyStatusView
+)
 async def proxy_status(request: web.Request) -> web.Response:
-    return json_response(await current_proxy_status(request.app))
+    return json_response(ProxyStatusView.model_validate(await current_proxy_status(request.app)))
 
 
-@api.get("/openapi.json", summary="This document")
+@api.get("/openapi.json", summary="This document", response=dict[str, Any])
 async def openapi(request: web.Request) -> web.Response:
     app = request.app
     document = build_openapi(
@@ -60,7 +70,9 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(document)
 
 
-@api.get("/metrics", summary="Prometheus metrics (text format)")
+@api.get(
+    "/metrics", summary="Prometheus metrics (text format)", response=str, media_type="text/plain"
+)
 async def metrics(request: web.Request) -> web.Response:
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -4,6 +4,11 @@ Input accepts camelCase or snake_case; unknown fields are rejected so a typo is 
 naming the field instead of a silently ignored value. Update bodies are partial: only
 the fields a client sent are changed (``model_fields_set``), and ``null`` clears an
 optional field.
+
+Bodies are strict (a boolean is ``true``/``false``, a number is a JSON number, never a
+string or ``0``), so the JSON Schema in ``/openapi.json`` is exactly what is accepted.
+Query strings are text by nature: ``Query`` models convert numbers, and booleans accept
+only ``true``/``false``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pydantic import (
     AfterValidator,
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -42,13 +48,16 @@ def _check_http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[
-    str, StringConstraints(max_length=2000, strip_whitespace=True), AfterValidator(_check_http_url)
+    str,
+    StringConstraints(max_length=2000, strip_whitespace=True),
+    AfterValidator(_check_http_url),
+    Field(json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}),
 ]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=False
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
     )
 
     def changes(self) -> dict[str, Any]:
@@ -56,13 +65,51 @@ class Body(BaseModel):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
+def _query_flag(value: object) -> object:
+    """``true``/``false`` in a query string; pydantic's lax ``yes``/``on``/``1`` are not
+    in the documented schema, so they are refused like any other wrong value."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value == "true"
+    return value
+
+
+#: A boolean query parameter.
+Flag = Annotated[bool, BeforeValidator(_query_flag)]
+
+
+class Query(Body):
+    """A query string: values arrive as text, so numbers are converted from it."""
+
+    model_config = ConfigDict(strict=False)
+
+
+#: Update fields that may be omitted but not cleared.
+NOT_NULL = ("name", "sdk_id", "enabled", "description", "type", "is_default", "status")
+
+
+def _not_nullable(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Document the NOT_NULL fields without the ``null`` their Python type allows."""
+    for name in NOT_NULL:
+        field = model.model_fields.get(name)
+        prop = schema.get("properties", {}).get(field.alias or name) if field else None
+        if prop is None or "anyOf" not in prop:
+            continue
+        branches = [b for b in prop.pop("anyOf") if b != {"type": "null"}]
+        prop.pop("default", None)
+        if len(branches) == 1:
+            prop.update(branches[0])
+        else:
+            prop["anyOf"] = branches
+
+
 class Update(Body):
     """A partial update: omitted fields stay, ``null`` clears the optional ones only."""
 
-    @field_validator(
-        "name", "sdk_id", "enabled", "description", "type", "is_default", "status",
-        mode="after", check_fields=False,
-    )  # fmt: skip
+    model_config = ConfigDict(json_schema_extra=_not_nullable)
+
+    @field_validator(*NOT_NULL, mode="after", check_fields=False)
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -130,15 +177,15 @@ class CredentialsPut(Body):
     expires_at: Annotated[int, Field(ge=0, le=2**53)] | None = None
 
 
-class ModelFilter(Body):
+class ModelFilter(Query):
     type: ModelType | None = None
     provider_id: Slug | None = None
-    enabled: bool | None = None
+    enabled: Flag | None = None
 
 
-class RegistryTypeFilter(Body):
+class RegistryTypeFilter(Query):
     type: ModelType | None = None
 
 
-class DeleteProviderQuery(Body):
-    cascade: bool = False
+class DeleteProviderQuery(Query):
+    cascade: Flag = False
