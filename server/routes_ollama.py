@@ -13,8 +13,9 @@ from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
+from server.catalog import load_catalog
 from server.errors import ConflictError, to_service_error
 from server.http_api import Handler, RouteTable, json_response
 from server.keys import OLLAMA, PULLS
@@ -31,7 +32,20 @@ from server.responses import (
 )
 from server.schemas import Body, Query
 
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+#: Ollama's ``[host/][namespace/]model[:tag]`` (``server.ollama_client._check_part``), so
+#: the document promises exactly the names that are not refused as invalid.
+MODEL_NAME_PATTERN = (
+    r"^(?:[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}/[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/"
+    r"|[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/)?"
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,79})?$"
+)
+ModelName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True),
+    Field(json_schema_extra={"pattern": MODEL_NAME_PATTERN}),
+]
+#: ``{name}`` in a path: the same names, documented with the same pattern.
+NAME_PARAM = {"name": Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]}
 
 
 class OllamaRoutes(RouteTable):
@@ -42,10 +56,15 @@ class OllamaRoutes(RouteTable):
     def add_to(self, app: web.Application) -> list[web.AbstractRoute]:
         return [
             app.router.add_route(
-                s.method, s.path.replace("{name}", "{name:.+}"), _ollama_errors(s.handler)
+                s.method, s.path.replace("{name}", _NAME_ROUTE), _ollama_errors(s.handler)
             )
             for s in self.specs
         ]
+
+
+#: Any name, slashes included, except one ending in ``/vram``: that is the estimate's
+#: resource, so ``DELETE …/{name}/vram`` is a 405 naming GET, not a delete of "x/vram".
+_NAME_ROUTE = r"{name:(?!.*/vram$).+}"
 
 
 def _ollama_errors(handler: Handler) -> Handler:
@@ -69,8 +88,20 @@ class VramQuery(Query):
     context: int | None = Field(None, gt=0, le=16_777_216, description="Tokens of context")
 
 
+def _category(value: str) -> str:
+    if value not in CATEGORIES:
+        raise ValueError(f"unknown category {value!r}; valid categories: {', '.join(CATEGORIES)}")
+    return value
+
+
+CATEGORIES = load_catalog().category_ids
+
+
 class CatalogQuery(Query):
-    category: str | None = None
+    category: (
+        Annotated[str, AfterValidator(_category), Field(json_schema_extra={"enum": CATEGORIES})]
+        | None
+    ) = None
 
 
 class PullCreate(Body):
@@ -117,6 +148,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 @api.get(
     "/api/ollama/models/{name}/vram",
+    path_params=NAME_PARAM,
     summary="VRAM estimate, term by term, at the model's context and ?context=",
     query=VramQuery,
     response=VramEstimate,
@@ -129,6 +161,7 @@ async def vram(request: web.Request, query: VramQuery) -> web.Response:
 
 @api.get(
     "/api/ollama/models/{name}",
+    path_params=NAME_PARAM,
     summary="One installed model's details (/api/show)",
     response=OllamaModelDetails,
     also=_DOWN,
@@ -140,6 +173,7 @@ async def model_details(request: web.Request) -> web.Response:
 
 @api.delete(
     "/api/ollama/models/{name}",
+    path_params=NAME_PARAM,
     summary="Delete an installed model",
     response=OllamaModelDeleted,
     also=_DOWN,
@@ -174,7 +208,7 @@ async def catalog(request: web.Request, query: CatalogQuery) -> web.Response:
     body=PullCreate,
     status=202,
     response=PullJob,
-    also={200: ("The model is being pulled already: its running job", PullJob)},
+    also={200: ("The model is being pulled already: its running job", PullJob), **_DOWN},
 )
 async def start_pull(request: web.Request, body: PullCreate) -> web.Response:
     job, created = await request.app[PULLS].request(body.model)

@@ -36,7 +36,20 @@ Slug = Annotated[
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 SdkId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
-PositiveInt = Annotated[int, Field(gt=0, le=2**31)]
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's ``integer`` includes ``2.0``: accept a float with no fraction as the
+    int it is (strict mode alone would refuse it); ``true`` stays refused."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+#: Marks an ``int`` as a JSON integer: ``5`` or ``5.0``, never ``"5"`` or ``true``. It goes
+#: after the field's constraints, so they still show in the JSON Schema.
+INTEGRAL = BeforeValidator(_integral)
+PositiveInt = Annotated[int, Field(gt=0, le=2**31), INTEGRAL]
 
 _http_url: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
@@ -149,7 +162,7 @@ class ModelCreate(Body):
     status: ModelStatus = "stopped"
     ctx_size: PositiveInt | None = None
     batch_size: PositiveInt | None = None
-    threads: Annotated[int, Field(gt=0, le=1024)] | None = None
+    threads: Annotated[int, Field(gt=0, le=1024), INTEGRAL] | None = None
     model_path: Annotated[str, StringConstraints(max_length=4096)] | None = None
     model_url: HttpUrl | None = None
 
@@ -166,7 +179,7 @@ class ModelUpdate(Update):
     status: ModelStatus | None = None
     ctx_size: PositiveInt | None = None
     batch_size: PositiveInt | None = None
-    threads: Annotated[int, Field(gt=0, le=1024)] | None = None
+    threads: Annotated[int, Field(gt=0, le=1024), INTEGRAL] | None = None
     model_path: Annotated[str, StringConstraints(max_length=4096)] | None = None
     model_url: HttpUrl | None = None
 
@@ -174,7 +187,7 @@ class ModelUpdate(Update):
 class CredentialsPut(Body):
     token: Secret
     cookies: Secret | None = None
-    expires_at: Annotated[int, Field(ge=0, le=2**53)] | None = None
+    expires_at: Annotated[int, Field(ge=0, le=2**53), INTEGRAL] | None = None
 
 
 class ModelFilter(Query):
