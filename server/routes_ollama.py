@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from aiohttp import web
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from server.catalog import load_catalog
 from server.errors import ConflictError, to_service_error
@@ -55,16 +55,20 @@ class OllamaRoutes(RouteTable):
 
     def add_to(self, app: web.Application) -> list[web.AbstractRoute]:
         return [
-            app.router.add_route(
-                s.method, s.path.replace("{name}", _NAME_ROUTE), _ollama_errors(s.handler)
-            )
+            app.router.add_route(s.method, _route_path(s.path), _ollama_errors(s.handler))
+            if s.method != "GET"
+            else app.router.add_get(_route_path(s.path), _ollama_errors(s.handler))
             for s in self.specs
         ]
 
 
-#: Any name, slashes included, except one ending in ``/vram``: that is the estimate's
-#: resource, so ``DELETE …/{name}/vram`` is a 405 naming GET, not a delete of "x/vram".
-_NAME_ROUTE = r"{name:(?!.*/vram$).+}"
+def _route_path(path: str) -> str:
+    """``{name}`` matches any name, slashes included; as the last segment, not one ending
+    in ``/vram``: that is the estimate's resource, so ``DELETE …/{name}/vram`` is a 405
+    naming GET, not a delete of a model called "x/vram"."""
+    if path.endswith("{name}"):
+        return path.replace("{name}", r"{name:(?!.*/vram$).+}")
+    return path.replace("{name}", "{name:.+}")
 
 
 def _ollama_errors(handler: Handler) -> Handler:
@@ -88,19 +92,11 @@ class VramQuery(Query):
     context: int | None = Field(None, gt=0, le=16_777_216, description="Tokens of context")
 
 
-def _category(value: str) -> str:
-    if value not in CATEGORIES:
-        raise ValueError(f"unknown category {value!r}; valid categories: {', '.join(CATEGORIES)}")
-    return value
-
-
-CATEGORIES = load_catalog().category_ids
-
-
 class CatalogQuery(Query):
+    """``category`` is checked by the catalog itself (a 422 listing the valid ones)."""
+
     category: (
-        Annotated[str, AfterValidator(_category), Field(json_schema_extra={"enum": CATEGORIES})]
-        | None
+        Annotated[str, Field(json_schema_extra={"enum": load_catalog().category_ids})] | None
     ) = None
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from storage.records import ModelStatus, ModelType
 
@@ -83,7 +84,7 @@ def _query_flag(value: object) -> object:
     in the documented schema, so they are refused like any other wrong value."""
     if isinstance(value, str):
         if value not in ("true", "false"):
-            raise ValueError("must be true or false")
+            raise PydanticCustomError("bool_parsing", "must be true or false")
         return value == "true"
     return value
 

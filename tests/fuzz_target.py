@@ -9,15 +9,19 @@ and ``bench/fuzz_openapi.py``; every process started here is stopped on exit.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.processes import free_port
 
@@ -42,7 +46,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: 
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited: {log.read_text()[-2000:]}")
         with contextlib.suppress(OSError, urllib.error.URLError):
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own server
+            with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status < 500:
                     return
         time.sleep(0.05)
@@ -98,3 +102,80 @@ def modeldeck(workdir: Path, *, token: str | None, ollama_url: str) -> Iterator[
 def closed_port_url() -> str:
     """A loopback URL nothing listens on: Ollama "down", so its routes answer 503."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+#: 503 is not a server error where the document lists it (Ollama down, a proxy process
+#: that failed to start); ``status_code_conformance`` fails it anywhere else.
+SCHEMATHESIS_CONFIG = """\
+[checks.not_a_server_error]
+expected-statuses = ["2xx", "3xx", "4xx", "503"]
+"""
+
+
+@dataclass(frozen=True)
+class FuzzReport:
+    """What one schemathesis run found, and what the server saw of it."""
+
+    exit_code: int
+    output: str
+    report: dict[str, Any]
+    requests_by_status: dict[str, int]
+
+    @property
+    def requests(self) -> int:
+        return sum(self.requests_by_status.values())
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.requests_by_status.items() if status.startswith("5"))
+
+    @property
+    def failures_by_check(self) -> Counter[str]:
+        """Unique failures per check (ST codes and titles, as schemathesis names them)."""
+        counts: Counter[str] = Counter()
+        for failure in self.report.get("failures", []):
+            for check in failure.get("checks", [failure]):
+                counts[str(check.get("name") or check.get("code") or check.get("title"))] += 1
+        return counts
+
+
+def run_schemathesis(
+    target: Target,
+    workdir: Path,
+    *,
+    max_examples: int,
+    seed: int,
+    workers: int = 1,
+    max_time: int | None = None,
+) -> FuzzReport:
+    """``schemathesis run`` on the target's /openapi.json: all checks, all phases
+    (examples, coverage, fuzzing, stateful), fixed seed, no example database."""
+    config = workdir / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    report_path = workdir / "schemathesis-report.json"
+    command = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config),
+               "run", target.url + "/openapi.json", "--checks", "all", "--seed", str(seed),
+               "--max-examples", str(max_examples), "--workers", str(workers),
+               "--generation-database", "none", "--suppress-health-check", "all",
+               "--report", "json", "--report-json-path", str(report_path),
+               "--output-truncate", "true"]  # fmt: skip
+    if max_time is not None:
+        command += ["--max-time", str(max_time)]
+    for name, value in target.headers.items():
+        command += ["--header", f"{name}: {value}"]
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return FuzzReport(done.returncode, done.stdout + done.stderr, report, _requests(target))
+
+
+def _requests(target: Target) -> dict[str, int]:
+    """Requests the server counted (``modeldeck_http_requests_total``), by status."""
+    request = urllib.request.Request(target.url + "/metrics", headers=target.headers)
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        text = resp.read().decode()
+    by_status: Counter[str] = Counter()
+    for line in text.splitlines():
+        match = re.match(r'modeldeck_http_requests_total\{.*status="(\d+)".*\} ([0-9.e+]+)$', line)
+        if match:
+            by_status[match[1]] += int(float(match[2]))
+    return dict(by_status)
