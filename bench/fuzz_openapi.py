@@ -1,6 +1,9 @@
 """The long schemathesis run: tests/test_fuzz_openapi.py with many more examples.
 
-    .venv/bin/python bench/fuzz_openapi.py [--examples 60] [--seed 1] [--workers 1]
+    .venv/bin/python bench/fuzz_openapi.py [--examples 60] [--max-time S] [--seed 1]
+
+``--max-time`` (seconds per run) keeps fuzzing and stateful sequences going until it is
+spent; without it, each run stops once every operation had its examples.
 
 Two runs, each against a fresh server and database: without a token (Ollama on a closed
 port, so its routes answer 503) and with one (the Ollama stand-in). All checks, all
@@ -50,6 +53,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=60, help="max examples per operation")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-time", type=int, default=None, help="seconds per run")
     args = parser.parse_args()
     total_requests = 0
     failures: Counter[str] = Counter()
@@ -65,7 +69,7 @@ def main() -> int:
                 with modeldeck(workdir, token=token, ollama_url=ollama) as target:
                     result = run_schemathesis(
                         target, workdir, max_examples=args.examples, seed=args.seed,
-                        workers=args.workers,
+                        workers=args.workers, max_time=args.max_time,
                     )  # fmt: skip
                 unhandled = target.log.read_text().count("unhandled error")
             show(label, result, time.monotonic() - started)

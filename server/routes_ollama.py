@@ -30,14 +30,17 @@ from server.responses import (
     PullJobs,
     VramEstimate,
 )
-from server.schemas import Body, Query
+from server.schemas import WHITESPACE, Body, Query
 
 #: Ollama's ``[host/][namespace/]model[:tag]`` (``server.ollama_client._check_part``), so
 #: the document promises exactly the names that are not refused as invalid.
+#: Surrounding whitespace is stripped before the check, hence ``WHITESPACE`` at both ends.
 MODEL_NAME_PATTERN = (
-    r"^(?:[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}/[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/"
+    f"^[{WHITESPACE}]*"
+    r"(?:[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}/[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/"
     r"|[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/)?"
-    r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,79})?$"
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,79})?"
+    f"[{WHITESPACE}]*$"
 )
 ModelName = Annotated[
     str,

@@ -34,8 +34,19 @@ from storage.records import ModelStatus, ModelType
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True)
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-SdkId = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+#: What ``str.strip()`` removes (``str.isspace``), spelt out: JSON Schema's ``\s`` differs.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: Some character that stripping keeps: the documented form of "not blank".
+NOT_BLANK = f"[^{WHITESPACE}]"
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NOT_BLANK),
+]
+SdkId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NOT_BLANK),
+]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
 
 
@@ -65,7 +76,9 @@ HttpUrl = Annotated[
     str,
     StringConstraints(max_length=2000, strip_whitespace=True),
     AfterValidator(_check_http_url),
-    Field(json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}),
+    Field(
+        json_schema_extra={"format": "uri", "pattern": f"^[{WHITESPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"}
+    ),
 ]
 
 
