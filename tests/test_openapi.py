@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 
+from server.responses import ProviderRecord, RegistryProvider
 from tests.conftest import Running
 
 
@@ -136,3 +138,9 @@ async def test_ollama_routes_document_their_503(server: Running) -> None:
         assert "503" in document["paths"][path][method]["responses"], (method, path)
     pull = document["paths"]["/api/ollama/pulls"]["post"]["responses"]
     assert {"200", "202"} <= set(pull)
+
+
+def test_read_models_list_the_record_fields() -> None:
+    """The registry read model repeats the provider record's fields: keep them equal."""
+    record = {f.name for f in fields(ProviderRecord)}
+    assert set(RegistryProvider.model_fields) == record | {"models"}
