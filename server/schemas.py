@@ -72,13 +72,25 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+# Hyphens only between letters and digits (no "--", so no "xn--" label to decode).
+_LABEL = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+#: The http(s) URLs the document promises: a domain name (its last label starting with
+#: a letter, else it would be read as an IPv4 address) or an IPv4 address, an optional
+#: port, then anything. The server accepts every one of them (and a few more forms).
+HTTP_URL_PATTERN = (
+    f"^[{WHITESPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"
+    f"(?:(?:{_LABEL}\\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*"
+    f"|{_OCTET}(?:\\.{_OCTET}){{3}})"
+    f"(?::{_PORT})?(?:[/?#][\\s\\S]*)?[{WHITESPACE}]*$"
+)
+
 HttpUrl = Annotated[
     str,
     StringConstraints(max_length=2000, strip_whitespace=True),
     AfterValidator(_check_http_url),
-    Field(
-        json_schema_extra={"format": "uri", "pattern": f"^[{WHITESPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"}
-    ),
+    Field(json_schema_extra={"format": "uri", "pattern": HTTP_URL_PATTERN}),
 ]
 
 
