@@ -30,17 +30,17 @@ from server.responses import (
     PullJobs,
     VramEstimate,
 )
-from server.schemas import WHITESPACE, Body, Query
+from server.schemas import PY_WHITESPACE, Body, Query
 
 #: Ollama's ``[host/][namespace/]model[:tag]`` (``server.ollama_client._check_part``), so
 #: the document promises exactly the names that are not refused as invalid.
-#: Surrounding whitespace is stripped before the check, hence ``WHITESPACE`` at both ends.
+#: Surrounding whitespace is stripped (``str.strip``) before the check, hence at both ends.
 MODEL_NAME_PATTERN = (
-    f"^[{WHITESPACE}]*"
+    f"^[{PY_WHITESPACE}]*"
     r"(?:[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}/[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/"
     r"|[A-Za-z0-9_][A-Za-z0-9_-]{0,79}/)?"
     r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,79})?"
-    f"[{WHITESPACE}]*$"
+    f"[{PY_WHITESPACE}]*$"
 )
 ModelName = Annotated[
     str,

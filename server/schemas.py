@@ -31,14 +31,24 @@ from pydantic_core import PydanticCustomError
 
 from storage.records import ModelStatus, ModelType
 
-Slug = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True)
-]
-#: What ``str.strip()`` removes (``str.isspace``), spelt out: JSON Schema's ``\s`` differs.
-WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: What pydantic's ``strip_whitespace`` removes (Unicode White_Space), spelt out for the
+#: JSON Schema patterns: their ``\s`` is not quite the same set.
+WHITESPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+#: Python's ``str.strip()`` also removes \x1c-\x1f (Ollama names are stripped by Python).
+PY_WHITESPACE = WHITESPACE + r"\x1c-\x1f"
 #: Some character that stripping keeps: the documented form of "not blank".
 NOT_BLANK = f"[^{WHITESPACE}]"
 
+Slug = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", strip_whitespace=True),
+    # documented as sent: the whitespace around it is stripped before the check
+    Field(
+        json_schema_extra={
+            "pattern": f"^[{WHITESPACE}]*[A-Za-z0-9][A-Za-z0-9._:-]{{0,127}}[{WHITESPACE}]*$"
+        }
+    ),
+]
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NOT_BLANK),
@@ -76,21 +86,22 @@ def _check_http_url(value: str) -> str:
 _LABEL = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
-#: The http(s) URLs the document promises: a domain name (its last label starting with
-#: a letter, else it would be read as an IPv4 address) or an IPv4 address, an optional
-#: port, then anything. The server accepts every one of them (and a few more forms).
+_PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})"
+#: An http(s) URL as RFC 3986 spells one (so ``format: uri`` holds) whose host is a domain
+#: name (its last label starting with a letter, else it would read as an IPv4 address) or
+#: an IPv4 address. The server checks this pattern and then parses the URL, so the
+#: document and the server accept the same URLs.
 HTTP_URL_PATTERN = (
-    f"^[{WHITESPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"
-    f"(?:(?:{_LABEL}\\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*"
-    f"|{_OCTET}(?:\\.{_OCTET}){{3}})"
-    f"(?::{_PORT})?(?:[/?#][\\s\\S]*)?[{WHITESPACE}]*$"
+    r"^[Hh][Tt][Tt][Pp][Ss]?://"
+    rf"(?:(?:{_LABEL}\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|{_OCTET}(?:\.{_OCTET}){{3}})"
+    rf"(?::{_PORT})?(?:/(?:{_PCHAR}|/)*)?(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?$"
 )
 
 HttpUrl = Annotated[
     str,
-    StringConstraints(max_length=2000, strip_whitespace=True),
+    StringConstraints(max_length=2000, pattern=HTTP_URL_PATTERN),
     AfterValidator(_check_http_url),
-    Field(json_schema_extra={"format": "uri", "pattern": HTTP_URL_PATTERN}),
+    Field(json_schema_extra={"format": "uri"}),
 ]
 
 
