@@ -25,6 +25,8 @@ api = RouteTable("dashboard")
 
 DASHBOARD = Path(server.__file__).resolve().parent / "dashboard"
 DIST = DASHBOARD / "dist"
+#: What Vite builds: scripts and styles, each served with its own type.
+ASSET_TYPES = "text/javascript, text/css"
 BUILD_COMMAND = "npm ci --prefix server/dashboard && npm run build --prefix server/dashboard"
 NOT_BUILT = (
     "<!doctype html><meta charset=utf-8><title>modeldeck</title>"
@@ -32,7 +34,13 @@ NOT_BUILT = (
 )
 
 
-@api.get("/", summary="The live dashboard (needs `npm run build` in server/dashboard)", auth=False)
+@api.get(
+    "/",
+    summary="The live dashboard (needs `npm run build` in server/dashboard)",
+    auth=False,
+    response=str,
+    media_type="text/html",
+)
 async def page(request: web.Request) -> web.StreamResponse:
     index = DIST / "index.html"
     if not index.is_file():
@@ -44,12 +52,24 @@ async def page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
 
 
-@api.get("/assets/{name}", summary="The dashboard's built scripts and styles", auth=False)
+@api.get(
+    "/assets/{name}",
+    summary="The dashboard's built scripts and styles",
+    auth=False,
+    response=str,
+    media_type=ASSET_TYPES,
+)
 async def asset(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     assets = DIST / "assets"
     path = assets / name
     # `{name}` never holds a slash; this also refuses `..` and anything not built.
-    if name.startswith(".") or path.parent != assets or not path.is_file():
+    media_type = _TYPE_OF.get(path.suffix)
+    if name.startswith(".") or path.parent != assets or media_type is None or not path.is_file():
         raise ResourceNotFound(f"No dashboard file '{name}' (is the dashboard built?)")
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    # The type is set, not guessed from the system's mime table, so it is the documented one.
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "Content-Type": media_type}
+    return web.FileResponse(path, headers=headers)
+
+
+_TYPE_OF = {".js": "text/javascript", ".css": "text/css"}
