@@ -1,0 +1,108 @@
+"""The fast path, its start-up check and the stock fallback, as a user runs them.
+
+Every send goes through python-socketio's client manager either way; the fast path
+adds pre-framed writes and the hardened transport when the installed engine.io and
+python-socketio pass the check, and the server falls back (and says why) when not.
+The delivery tests run once more with ``MODELDECK_FAST_PATH=0`` (scripts/test).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import engineio.async_socket
+import pytest
+from engineio.async_drivers.aiohttp import WebSocket as StockWebSocket
+
+from server.keys import HUB
+from server.realtime import engine
+from server.realtime.fanout import BroadcastManager
+from tests.conftest import Running
+
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
+
+
+def pinned() -> dict[str, str]:
+    """``constraints.txt`` as {package: "major.minor"}."""
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        found = re.fullmatch(r"([\w-]+)==(\d+\.\d+)\.\*", line.strip())
+        if found:
+            pins[found[1]] = found[2]
+    return pins
+
+
+def test_the_installed_versions_are_the_pinned_ones() -> None:
+    pins = pinned()
+    assert set(pins) == {"python-socketio", "python-engineio"}
+    for package, minor in pins.items():
+        assert metadata.version(package).startswith(minor + "."), package
+
+
+async def test_the_pinned_versions_pass_the_check_and_run_the_fast_path(
+    server: Running, connect
+) -> None:
+    hub = server.app[HUB]
+    assert engine.check(hub.sio) == []
+    assert hub.fast_path and isinstance(hub.sio.manager, BroadcastManager)
+    client = await connect(server.url)
+    await client.wait_for("proxy:status")
+    assert (await server.api.patch("/api/models/sdxl", {"description": "fast"}))[0] == 200
+    (update,) = await client.wait_for("models:updated")
+    assert update["modelId"] == "sdxl"
+    assert hub.fanout.stats.deliveries >= 1
+
+
+async def _delivers_and_replays(server: Running, connect) -> None:
+    """A client gets its greeting and each write; reconnecting with ``lastSeq``: the
+    events it missed, then the greeting, then live events, no gap, no duplicate."""
+    first = await connect(server.url)
+    greeting = (await first.wait_for("proxy:status"))[0]
+    await server.api.patch("/api/models/sdxl", {"description": "one"})
+    (seen,) = await first.wait_for("models:updated")
+    await first.close()
+    for text in ("two", "three"):
+        await server.api.patch("/api/models/sdxl", {"description": text})
+    again = await connect(server.url, auth={"lastSeq": seen["seq"]})
+    await again.wait_for("proxy:status", 4)  # three missed (one per write), the greeting
+    await server.api.patch("/api/models/sdxl", {"description": "four"})
+    await again.wait_for("proxy:status", 5)
+    # Each write logs models:updated then proxy:status; the greeting repeats the seq
+    # of the last event it reflects.
+    s = seen["seq"]
+    assert [data["seq"] for _, data in again.events] == [*range(s + 1, s + 6), s + 5, s + 6, s + 7]
+    assert [name for name, _ in again.events][5] == "proxy:status"
+    assert greeting["seq"] < seen["seq"]
+
+
+async def test_forced_off_every_send_uses_stock_delivery(start_server, connect) -> None:
+    server: Running = await start_server(fast_path=False)
+    hub = server.app[HUB]
+    assert not hub.fast_path and isinstance(hub.sio.manager, BroadcastManager)
+    assert hub.sio.eio._async["websocket"] is StockWebSocket  # engine.io's own transport
+    await _delivers_and_replays(server, connect)
+    assert hub.fanout.stats.deliveries >= 1
+
+
+async def test_internals_that_changed_turn_the_fast_path_off_and_say_why(
+    start_server, connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As if a new engine.io renamed a parameter the fast path passes by name."""
+    stock_receive = engineio.async_socket.AsyncSocket.receive
+
+    async def receive(self: Any, packet: Any) -> Any:
+        return await stock_receive(self, packet)
+
+    monkeypatch.setattr(engineio.async_socket.AsyncSocket, "receive", receive)
+    with caplog.at_level(logging.WARNING, logger="modeldeck.socket"):
+        server: Running = await start_server()
+    hub = server.app[HUB]
+    assert not hub.fast_path
+    assert "fast path off" in caplog.text and "AsyncSocket.receive lacks parameter(s) pkt" in (
+        caplog.text
+    )
+    await _delivers_and_replays(server, connect)
