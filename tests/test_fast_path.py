@@ -43,6 +43,7 @@ def test_the_installed_versions_are_the_pinned_ones() -> None:
         assert metadata.version(package).startswith(minor + "."), package
 
 
+@pytest.mark.fast_path_only
 async def test_the_pinned_versions_pass_the_check_and_run_the_fast_path(
     server: Running, connect
 ) -> None:
@@ -88,6 +89,7 @@ async def test_forced_off_every_send_uses_stock_delivery(start_server, connect) 
     assert hub.fanout.stats.deliveries >= 1
 
 
+@pytest.mark.fast_path_only
 async def test_internals_that_changed_turn_the_fast_path_off_and_say_why(
     start_server, connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -41,6 +41,8 @@ from server.realtime.transport import (
     websocket_class,
 )
 
+__all__ = ["FastEngine", "QueueLimits", "StockEngine", "check"]
+
 log = logging.getLogger("modeldeck.socket")
 
 EioHandler = Callable[..., Awaitable[Any]]

@@ -116,19 +116,24 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
     ) -> None:
         """Deliver ``event`` to ``room`` (a topic/pull room, or one client's sid)."""
         room = to or room
-        if callback is not None or namespace != NAMESPACE or isinstance(data, tuple):
-            # Not a shape modeldeck sends; python-socketio knows how.
+        if callback is not None or namespace != NAMESPACE or not _one_argument(data):
+            # Not a shape modeldeck sends (an ack request, no or several arguments, another
+            # namespace): python-socketio's own emit, never held.
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
                                callback=callback, **kwargs)  # fmt: skip
             return
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         direct = room is not None and self.eio_sid_from_sid(room, namespace) is not None
-        ready: list[tuple[str, str]] = []
+        holds = {} if direct else self._holds
+        ready: list[str] = []  # engine.io sids
         held: list[tuple[str, str]] = []
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
-            (held if not direct and sid in self._holds else ready).append((sid, eio_sid))
+            if sid in holds:
+                held.append((sid, eio_sid))
+            else:
+                ready.append(eio_sid)
         if self._counts is not None:
             self._counts.append(len(ready) + len(held))
         if not ready and not held:
@@ -190,7 +195,7 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
     # -- sending -------------------------------------------------------------------
 
     async def _send(
-        self, outgoing: Outgoing, ready: list[tuple[str, str]], room: str | None, skip: set[Any]
+        self, outgoing: Outgoing, ready: list[str], room: str | None, skip: set[Any]
     ) -> None:
         transmitter = self.transmitter
         if transmitter is None or not transmitter.fast:
@@ -199,7 +204,7 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
             self.stats.deliveries += len(ready)
             return
         pending = self._pending
-        for _, eio_sid in ready:
+        for eio_sid in ready:
             if pending is not None:
                 pending.setdefault(eio_sid, []).append(outgoing)
             else:
@@ -215,3 +220,8 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         if self.fast:  # the rooms layout is among what engine.check probes
             return len(self.rooms.get(NAMESPACE, {}).get(room, ()))
         return sum(1 for _ in self.get_participants(NAMESPACE, room))
+
+
+def _one_argument(data: Any) -> bool:
+    """``data`` is sent as the event's one argument (python-socketio expands tuples)."""
+    return data is not None and not isinstance(data, tuple)

@@ -29,7 +29,6 @@ from server.browser_guard import BrowserGuard
 from server.realtime import engine
 from server.realtime.catch_up import Reset, parse_last_seq
 from server.realtime.fanout import NAMESPACE, BroadcastManager, Encoded
-from server.realtime.transport import QueueLimits
 from server.settings import Settings
 from storage.records import LoggedEvent
 
@@ -91,11 +90,10 @@ class SocketHub:
                 "; ".join(problems),
             )
             return engine.StockEngine(self.sio)
-        limits = QueueLimits(settings.client_queue_messages, settings.client_queue_bytes)
         return engine.FastEngine(
             self.sio,
             compress=settings.ws_compression,
-            limits=limits,
+            limits=engine.QueueLimits(settings.client_queue_messages, settings.client_queue_bytes),
             connect_timeout=settings.socket_connect_timeout,
             stats=self.fanout.stats,
         )
