@@ -168,10 +168,11 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         can overtake a held event.
         """
         hold = self._holds.get(sid)
+        eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
         while hold:
-            outgoing = hold.pop(0)
-            if outgoing.seq is None or outgoing.seq > after_seq:
-                await self.emit(outgoing.event, Encoded(outgoing.payload), NAMESPACE, to=sid)
+            outgoing = hold.pop(0)  # the same encoding every other recipient got
+            if eio_sid is not None and (outgoing.seq is None or outgoing.seq > after_seq):
+                await self._send(outgoing, [eio_sid], sid, set())
         self._holds.pop(sid, None)
 
     # -- coalescing ----------------------------------------------------------------
