@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import engineio.async_drivers.aiohttp
 import engineio.async_socket
 import pytest
 from engineio.async_drivers.aiohttp import WebSocket as StockWebSocket
@@ -107,4 +109,18 @@ async def test_internals_that_changed_turn_the_fast_path_off_and_say_why(
     assert "fast path off" in caplog.text and "AsyncSocket.receive lacks parameter(s) pkt" in (
         caplog.text
     )
+    await _delivers_and_replays(server, connect)
+
+
+@pytest.mark.fast_path_only
+async def test_a_renamed_engineio_class_turns_the_fast_path_off_instead_of_failing(
+    start_server, connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fast path's transport subclasses engine.io's websocket driver by name."""
+    monkeypatch.delattr(engineio.async_drivers.aiohttp, "WebSocket")
+    monkeypatch.delitem(sys.modules, "server.realtime.transport", raising=False)  # load afresh
+    with caplog.at_level(logging.WARNING, logger="modeldeck.socket"):
+        server: Running = await start_server()
+    assert not server.app[HUB].fast_path
+    assert "the fast path's transport does not load" in caplog.text
     await _delivers_and_replays(server, connect)

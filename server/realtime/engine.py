@@ -5,10 +5,10 @@ upgraded websocket, bounds what a client may leave unsent, hardens the transport
 (``transport.py``, engine.io's aiohttp websocket driver subclassed) and ends a session
 with its transport. That needs engine.io's session object (``AsyncSocket``: its
 queue, its flags, ``poll``/``send``/``close``), its websocket driver and its handler
-table — none of them public API. They are used here and in ``transport.py`` (imported
-by this module alone), typed by :class:`EngineSession`, and :func:`check` probes each
-of them at start-up against the installed versions (``constraints.txt`` pins the
-minor versions tested).
+table — none of them public API. They are used here and in ``transport.py`` (loaded by
+this module alone, once the check has passed), typed by :class:`EngineSession`, and
+:func:`check` probes each of them at start-up against the installed versions
+(``constraints.txt`` pins the minor versions tested).
 
 When a probe fails, or ``MODELDECK_FAST_PATH=0`` / ``--no-fast-path``, the server
 runs on the stock path instead (:class:`StockEngine`): python-socketio's own
@@ -20,28 +20,21 @@ catch-up stay the same; what only the fast path adds is listed in the README
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import socketio
 from aiohttp import web
 from engineio import async_socket
 from engineio import packet as eio_packet
-from engineio.async_drivers.aiohttp import WebSocket as StockWebSocket
 
 from server.realtime.fanout import NAMESPACE, Outgoing, Stats
-from server.realtime.transport import (
-    FrameText,
-    QueueLimits,
-    WebSocketRegistry,
-    end_polling,
-    install_poll,
-    websocket_class,
-)
 
-__all__ = ["FastEngine", "QueueLimits", "StockEngine", "check"]
+if TYPE_CHECKING:
+    from server.realtime.transport import WebSocketRegistry
 
 log = logging.getLogger("modeldeck.socket")
 
@@ -62,26 +55,6 @@ class EngineSession(Protocol):
     async def close(self, wait: bool = ..., abort: bool = ..., reason: Any = ...) -> None: ...
 
 
-class Wire(eio_packet.Packet):  # type: ignore[misc]
-    """An engine.io MESSAGE whose encoding (and websocket frame) is already known."""
-
-    def __init__(self, packet: bytes) -> None:
-        text = FrameText(packet.decode(), packet)
-        super().__init__(eio_packet.MESSAGE, data=text[1:])
-        self.text = text
-
-    def encode(self, b64: bool = False) -> FrameText | Any:
-        return self.text if not b64 else super().encode(b64)
-
-
-def wire_of(outgoing: Outgoing) -> Wire:
-    """The packet of ``outgoing``, built once for all its recipients."""
-    wire = outgoing.wire
-    if not isinstance(wire, Wire):
-        wire = outgoing.wire = Wire(outgoing.packet())
-    return wire
-
-
 # -- the start-up check --------------------------------------------------------------
 
 
@@ -98,17 +71,22 @@ def check(sio: socketio.AsyncServer) -> list[str]:
         if not ok:
             problems.append(what)
 
+    try:  # it subclasses engine.io's websocket driver and packet when it loads
+        transport = importlib.import_module("server.realtime.transport")
+    except Exception as exc:
+        return [f"the fast path's transport does not load: {exc!r}"]
+    stock_websocket = transport.StockWebSocket
     eio = sio.eio
     drivers = getattr(eio, "_async", None)
     driver = drivers.get("websocket") if isinstance(drivers, dict) else None
     need(
-        isinstance(driver, type) and issubclass(driver, StockWebSocket),
+        isinstance(driver, type) and issubclass(driver, stock_websocket),
         "eio._async['websocket'] is not engine.io's aiohttp WebSocket driver",
     )
-    _need_params(need, StockWebSocket.__init__, {"handler", "server"}, "WebSocket.__init__")
-    _need_params(need, StockWebSocket.__call__, {"environ"}, "WebSocket.__call__")
+    _need_params(need, stock_websocket.__init__, {"handler", "server"}, "WebSocket.__init__")
+    _need_params(need, stock_websocket.__call__, {"environ"}, "WebSocket.__call__")
     for name in ("wait", "send"):
-        need(inspect.iscoroutinefunction(getattr(StockWebSocket, name, None)), f"WebSocket.{name}")
+        need(inspect.iscoroutinefunction(getattr(stock_websocket, name, None)), f"WebSocket.{name}")
     handlers = getattr(eio, "handlers", None)
     need(
         isinstance(handlers, dict) and {"connect", "message", "disconnect"} <= handlers.keys(),
@@ -136,7 +114,7 @@ def check(sio: socketio.AsyncServer) -> list[str]:
         method = getattr(async_socket.AsyncSocket, name, None)
         _need_params(need, method, params, f"AsyncSocket.{name}")
     try:
-        wire = Wire(b'42["probe",{"seq":1}]')
+        wire = transport.Wire(b'42["probe",{"seq":1}]')
         need(wire.encode() == '42["probe",{"seq":1}]', "a MESSAGE packet does not encode as 4…")
         parsed = eio_packet.Packet(encoded_packet="4x")
         need(parsed.packet_type == eio_packet.MESSAGE and parsed.data == "x", "packet decoding")
@@ -179,10 +157,11 @@ class StockEngine:
     """
 
     fast = False
+    websockets: WebSocketRegistry | None = None  # engine.io's own websockets
+    high_water_bytes = 0  # not measured: engine.io's writer owns the transport
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
-        self.websockets = WebSocketRegistry()  # stays empty: engine.io's own transport
         self._transports: set[asyncio.Transport] = set()
 
     def attach(self, app: web.Application, path: str = "/socket.io/") -> None:
@@ -232,20 +211,24 @@ class FastEngine:
         sio: socketio.AsyncServer,
         *,
         compress: bool,
-        limits: QueueLimits,
+        max_messages: int,
+        max_bytes: int,
         connect_timeout: float,
         stats: Stats,
     ) -> None:
+        from server.realtime import transport  # loads only once check() has passed
+
+        self._transport = transport
         self.sio = sio
         self.eio = sio.eio
-        self.limits = limits
+        self.limits = limits = transport.QueueLimits(max_messages, max_bytes)
         self.stats = stats
         self.connect_timeout = connect_timeout
-        self.websockets = WebSocketRegistry()
+        self.websockets: WebSocketRegistry = transport.WebSocketRegistry()
         self.websockets.on_overflow = self._count_overflow
         self.eio._async = {
             **self.eio._async,
-            "websocket": websocket_class(compress, limits, self.websockets),
+            "websocket": transport.websocket_class(compress, limits, self.websockets),
         }
         self._tasks: set[asyncio.Future[None]] = set()
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
@@ -283,7 +266,7 @@ class FastEngine:
         timeout, or it is closed: a client that only answers pings cannot hold one."""
         session = self.eio.sockets.get(eio_sid)
         if session is not None:
-            install_poll(session)
+            self._transport.install_poll(session)
         loop = asyncio.get_running_loop()
         self._connect_deadlines[eio_sid] = loop.call_later(
             self.connect_timeout, self._connect_deadline, eio_sid
@@ -325,6 +308,10 @@ class FastEngine:
 
     # -- delivery ----------------------------------------------------------------
 
+    @property
+    def high_water_bytes(self) -> int:
+        return self.websockets.high_water_bytes
+
     def deliver(self, eio_sid: str, outgoing: Sequence[Outgoing]) -> bool:
         """Write ``outgoing`` to one client, in order, as one write when possible.
 
@@ -336,6 +323,7 @@ class FastEngine:
         if session is None:
             return False
         queue = session.queue
+        wire_of = self._transport.wire_of
         ws = self.websockets.by_eio_sid.get(eio_sid)
         if ws is not None and session.upgraded and ws.direct and queue.empty():
             if len(outgoing) == 1:
@@ -384,7 +372,8 @@ class FastEngine:
         self._connect_deadlines.clear()
         for eio_sid, session in list(self.eio.sockets.items()):
             if eio_sid not in self.websockets.by_eio_sid and not session.closed:
-                end_polling(session)  # long-polling, or upgrading: its poll fails now
+                # long-polling, or upgrading: its poll fails now
+                self._transport.end_polling(session)
         await self.websockets.close_all(timeout)
         for task in list(self._tasks):
             task.cancel()

@@ -93,7 +93,8 @@ class SocketHub:
         return engine.FastEngine(
             self.sio,
             compress=settings.ws_compression,
-            limits=engine.QueueLimits(settings.client_queue_messages, settings.client_queue_bytes),
+            max_messages=settings.client_queue_messages,
+            max_bytes=settings.client_queue_bytes,
             connect_timeout=settings.socket_connect_timeout,
             stats=self.fanout.stats,
         )
@@ -101,6 +102,11 @@ class SocketHub:
     @property
     def fast_path(self) -> bool:
         return self.engine.fast
+
+    @property
+    def high_water_bytes(self) -> int:
+        """Most bytes ever left unsent in one client's transport (fast path only)."""
+        return self.engine.high_water_bytes
 
     def attach(self, app: web.Application) -> None:
         """Serve Socket.IO on ``/socket.io/`` of ``app``."""
