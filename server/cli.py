@@ -126,10 +126,7 @@ def router(**options: Any) -> None:
     """Run the OpenAI-compatible router over the registry in --db until SIGTERM/SIGINT."""
     from server.router.app import run_router
 
-    no_fast_path = options.pop("no_fast_path")
     settings = load_settings(**options)
-    if no_fast_path:
-        settings = settings.model_copy(update={"fast_path": False})
     try:
         settings.check_bind_safety()
     except ValueError as exc:

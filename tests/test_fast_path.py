@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import engineio.async_drivers.aiohttp
 import engineio.async_socket
 import pytest
@@ -24,6 +25,7 @@ from server.keys import HUB
 from server.realtime import engine
 from server.realtime.fanout import BroadcastManager
 from tests.conftest import Running
+from tests.processes import ServerProcess
 
 CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
 
@@ -124,3 +126,20 @@ async def test_a_renamed_engineio_class_turns_the_fast_path_off_instead_of_faili
     assert not server.app[HUB].fast_path
     assert "the fast path's transport does not load" in caplog.text
     await _delivers_and_replays(server, connect)
+
+
+async def test_serve_no_fast_path_runs_on_stock_delivery(tmp_path: Path, connect) -> None:
+    proc = ServerProcess(tmp_path / "stock.db", "--no-fast-path")
+    try:
+        await proc.start()
+        client = await connect(proc.url)
+        await client.wait_for("proxy:status")
+        async with aiohttp.ClientSession() as http:
+            patch = {"description": "stock"}
+            async with http.patch(f"{proc.url}/api/models/sdxl", json=patch) as resp:
+                assert resp.status == 200
+        (update,) = await client.wait_for("models:updated")
+        assert update["modelId"] == "sdxl"
+        assert "fast path off (--no-fast-path)" in proc.log.read_text()
+    finally:
+        await proc.kill()

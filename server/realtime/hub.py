@@ -69,6 +69,7 @@ class SocketHub:
             logger=False,
             engineio_logger=False,
         )
+        self._path_note: tuple[int, str] = (logging.INFO, "")
         self.engine = self._engine(settings)
         self.fanout.transmitter = self.engine
         self.websockets = self.engine.websockets
@@ -78,18 +79,25 @@ class SocketHub:
         self._greeting_cache: tuple[int, float, Encoded] | None = None
 
     def _engine(self, settings: Settings) -> engine.FastEngine | engine.StockEngine:
-        """The fast path if it is wanted and the installed internals pass the check."""
+        """The fast path if it is wanted and the installed internals pass the check.
+
+        The choice is logged when the app starts (logging is configured by then)."""
         if not settings.fast_path:
-            log.info("fast path off (--no-fast-path): stock python-socketio delivery")
+            self._path_note = (
+                logging.INFO,
+                "fast path off (--no-fast-path): stock python-socketio/engine.io delivery",
+            )
             return engine.StockEngine(self.sio)
         problems = engine.check(self.sio)
         if problems:
-            log.warning(
+            self._path_note = (
+                logging.WARNING,
                 "fast path off: the installed python-engineio/python-socketio differ from "
-                "what it was tested with (constraints.txt): %s; using their stock delivery",
-                "; ".join(problems),
-            )
+                "what it was tested with (constraints.txt): " + "; ".join(problems)
+                + "; using their stock delivery",
+            )  # fmt: skip
             return engine.StockEngine(self.sio)
+        self._path_note = (logging.INFO, "socket delivery: fast path")
         return engine.FastEngine(
             self.sio,
             compress=settings.ws_compression,
@@ -111,6 +119,11 @@ class SocketHub:
     def attach(self, app: web.Application) -> None:
         """Serve Socket.IO on ``/socket.io/`` of ``app``."""
         self.engine.attach(app)
+
+        async def announce(_: web.Application) -> None:
+            log.log(*self._path_note)
+
+        app.on_startup.append(announce)
 
     def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
         """Connect the hub to the state it greets clients with (set once storage is open)."""
