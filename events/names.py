@@ -33,6 +33,19 @@ TOPIC_OF: dict[Event, Topic] = {
 ALL_TOPICS: tuple[str, ...] = tuple(topic.value for topic in Topic)
 
 
-def topic_room(topic: str) -> str:
-    """The socket.io room whose members receive ``topic``."""
-    return f"topic:{topic}"
+class Format(StrEnum):
+    """How a connection wants registry events: whole lists (seed 002) or changes only."""
+
+    FULL = "full"
+    DELTA = "delta"
+
+
+#: Events whose delta form differs from the full form; the others are sent alike.
+REGISTRY_EVENTS: frozenset[str] = frozenset(
+    {Event.PROVIDERS_UPDATED, Event.MODELS_UPDATED, Event.PROXY_STATUS}
+)
+
+
+def topic_room(topic: str, fmt: str = Format.FULL) -> str:
+    """The socket.io room whose members receive ``topic`` in format ``fmt``."""
+    return f"topic:{topic}" if fmt == Format.FULL else f"topic:{topic}:{fmt}"

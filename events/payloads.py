@@ -1,7 +1,10 @@
-"""Payload schemas of every seq-carrying event (SPEC.md "Events").
+"""Payload schemas of every seq-carrying event (SPEC.md "Events"), in both formats.
 
 Payloads are built through these models so a field cannot be misspelt or forgotten;
 ``seq`` is not a field here because the event log assigns it (``LoggedEvent.payload_json``).
+The event log stores the delta form (``ProvidersChanged``, ``ModelsChanged``,
+``ProxyStatusCounts``); the full form (``ProvidersUpdated``, ``ModelsUpdated``,
+``ProxyStatus``) is built from the in-memory registry (``events.mirror``).
 """
 
 from __future__ import annotations
@@ -97,3 +100,48 @@ class OllamaUpdated(Payload):
     models: Rows
     total: int
     total_size: int
+
+
+class ProvidersChanged(Payload):
+    """Delta form of ``providers:updated``: what the write changed, not the whole list."""
+
+    event: ClassVar[Event] = Event.PROVIDERS_UPDATED
+    action: Literal["created", "updated", "deleted", "enabled", "disabled", "reloaded"]
+    provider_id: str | None
+    changed: Rows
+    deleted: list[str]
+    total: int
+    enabled: int
+
+
+class ModelsChanged(Payload):
+    """Delta form of ``models:updated``: set-default lists the new and the previous
+    default; a cascading provider delete lists every removed model id in ``deleted``."""
+
+    event: ClassVar[Event] = Event.MODELS_UPDATED
+    action: Literal["created", "updated", "deleted", "default", "started", "stopped", "config"]
+    model_id: str | None
+    changed: Rows
+    deleted: list[str]
+    total: int
+
+
+class ProxyStatusCounts(Payload):
+    """Delta form of a broadcast ``proxy:status``: the counts, no ``items`` lists."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    event: ClassVar[Event] = Event.PROXY_STATUS
+    status: Literal["running", "stopped", "partial", "starting"]
+    providers: dict[str, Any]
+    models: dict[str, Any]
+    credentials: dict[str, Any]
+    message: str
+
+
+class EventsReset(BaseModel):
+    """``events:reset``: the log no longer reaches back to the client's ``lastSeq`` (or
+    it is ahead of the log): refetch the state. Not logged, no ``seq``."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    oldest_seq: int | None
+    current_seq: int

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ def load_settings(**given: Any) -> Settings:
 
 
 @click.group(invoke_without_command=True)
+@click.version_option(package_name="modeldeck", prog_name="modeldeck")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """modeldeck: live control plane for AI providers, models and a local Ollama."""
@@ -90,24 +93,70 @@ def serve(**options: Any) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Bind before anything starts (database, pulls, proxy children): a port in use is
+    # one line and exit 1, and nothing is left half started.
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        where = f"{settings.host}:{settings.port}"
+        click.echo(f"error: cannot listen on {where}: {_why(exc)}", err=True)
+        sys.exit(1)
+    key_generated = settings.secret_key is None and not settings.key_file.exists()
     fast = _install_fast_loop()
-    logging.getLogger("modeldeck").info(
-        "modeldeck on http://%s:%d (db %s, event loop %s)",
-        settings.host, settings.port, settings.db, "uvloop" if fast else "asyncio",
-    )  # fmt: skip
+
+    def ready(*_: Any) -> None:
+        """Called by ``run_app`` once the app has started and the socket accepts."""
+        logging.getLogger("modeldeck").info(
+            "%s", ready_line(settings, sock, key_generated=key_generated, fast=fast)
+        )
+
     try:
         web.run_app(
             app,
-            host=settings.host,
-            port=settings.port,
+            sock=sock,
             shutdown_timeout=settings.shutdown_timeout,
             access_log=None,
-            print=lambda *_: None,
+            print=ready,
             handle_signals=True,
         )
     except SecretKeyError as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(0)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket for ``host:port`` (IPv4 first for names like localhost)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, _, _, _, address = infos[0]
+    sock = socket.create_server(address[:2], family=family, backlog=128)
+    sock.setblocking(False)
+    return sock
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (another process has this port; pick one with --port)"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    return exc.strerror or str(exc)
+
+
+def ready_line(settings: Settings, sock: socket.socket, *, key_generated: bool, fast: bool) -> str:
+    """What the server prints once it serves: where, with what, and what it just created."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    line = (
+        f"modeldeck ready on {base} (db {settings.db}, event loop "
+        f"{'uvloop' if fast else 'asyncio'}); dashboard {base}/, live event page "
+        f"{base}/test-client"
+    )
+    if key_generated:
+        line += (
+            f"; new secret key file {settings.key_file} (back it up with the database)"
+        )
+    return line
 
 
 @main.command()

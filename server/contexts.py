@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from events.bus import EventBus
+from events.names import Format
 from server.keys import (
     BUS,
     DATABASE,
@@ -33,15 +34,15 @@ from server.keys import (
 from server.ollama.client import OllamaClient
 from server.ollama.pool import PullPool
 from server.ollama.service import OllamaService
-from server.realtime.catch_up import missed_events
+from server.realtime.catch_up import missed_in_format
 from server.realtime.hub import SocketHub
 from server.realtime.pull_requests import PullRequests
 from server.realtime.requests import SocketRequests
+from server.registry import snapshots
 from server.registry.cache import RegistryCache
 from server.registry.seeding import seed_once
 from server.registry.service import RegistryService
-from server.registry.status import current_proxy_status
-from storage import event_log
+from storage.clock import utc_now_iso
 from storage.database import Database
 from storage.records import LoggedEvent
 from storage.secret_key import load_secret_key, record_fingerprint
@@ -70,7 +71,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         if not settings.no_seed:
             await seed_once(db)
         cache = RegistryCache(db)
-        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db))
+        # Loaded before the bus starts and before any write: the mirror's seq is the log's.
+        mirror = await snapshots.load_mirror(db)
+        bus = EventBus(app[HUB], mirror, last_seq=mirror.seq)
 
         def on_commit(events: list[LoggedEvent]) -> None:
             cache.invalidate()
@@ -167,16 +170,17 @@ async def sockets_context(app: web.Application) -> AsyncIterator[None]:
     Last in line: it needs the services above, and no client can connect before every
     cleanup context has started.
     """
-    hub, db, bus = app[HUB], app[DATABASE], app[BUS]
-    cache, proxy = app[REGISTRY_CACHE], app[PROXY]
+    hub, db, bus, proxy = app[HUB], app[DATABASE], app[BUS], app[PROXY]
+    mirror = bus.mirror
 
-    async def greeting() -> dict[str, Any]:
-        return await current_proxy_status(cache, proxy, bus)
+    def greeting() -> tuple[int, bytes]:
+        status = snapshots.greeting_status(proxy.snapshot(), utc_now_iso())
+        return mirror.seq, mirror.greeting(status)
 
-    async def missed(last_seq: int, upper: int, topics: list[str]) -> Any:
-        return await missed_events(db, last_seq, upper, topics)
+    async def missed(last_seq: int, upper: int, topics: list[str], fmt: Format) -> Any:
+        return await missed_in_format(db, mirror, last_seq, upper, topics, fmt)
 
-    hub.bind(greeting=greeting, missed=missed, current_seq=lambda: bus.delivered_seq)
+    hub.bind(greeting=greeting, missed=missed, current_seq=lambda: mirror.seq)
     for event, handler in socket_handlers(hub, app[REGISTRY], app[PULLS]):
         hub.sio.on(event, handler)
     yield

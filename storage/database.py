@@ -104,16 +104,27 @@ class Transaction:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return list(await self.conn.execute_fetchall(sql, params))
 
-    async def log_event(self, event: str, topic: str, data: dict[str, Any]) -> LoggedEvent:
-        """Append an event to the outbox in this transaction; its row id is its ``seq``."""
+    async def log_event(
+        self,
+        event: str,
+        topic: str,
+        data: dict[str, Any],
+        prior: dict[str, Any] | None = None,
+    ) -> LoggedEvent:
+        """Append an event to the outbox in this transaction; its row id is its ``seq``.
+
+        ``prior`` (registry events) is what the changed objects were before, kept beside
+        the payload so a full-format replay can rebuild the registry as of each event.
+        """
         body = orjson.dumps(data)
+        prior_json = orjson.dumps(prior) if prior is not None else None
         cursor = await self.conn.execute(
-            "INSERT INTO events (event, topic, data, created_at) VALUES (?, ?, ?, ?)",
-            (event, topic, body, self.now),
+            "INSERT INTO events (event, topic, data, prior, created_at) VALUES (?, ?, ?, ?, ?)",
+            (event, topic, body, prior_json, self.now),
         )
         seq = cursor.lastrowid
         assert seq is not None
-        logged = LoggedEvent(seq=seq, event=event, topic=topic, body=body)
+        logged = LoggedEvent(seq=seq, event=event, topic=topic, body=body, prior=prior_json)
         self.events.append(logged)
         return logged
 

@@ -26,8 +26,10 @@ async def since(
     limit: int,
     topics: Collection[str] | None = None,
     until: int | None = None,
+    with_prior: bool = False,
 ) -> list[LoggedEvent]:
-    """Events with ``seq`` greater than the given one (up to ``until``), oldest first."""
+    """Events with ``seq`` greater than the given one (up to ``until``), oldest first;
+    ``with_prior`` also reads what registry events' objects were before them."""
     params: list[object] = [seq]
     topic_clause = ""
     if until is not None:
@@ -37,11 +39,17 @@ async def since(
         topic_clause += f" AND topic IN ({','.join('?' * len(topics))})"
         params += list(topics)
     rows = await db.fetchall(
-        f"SELECT seq, event, topic, data FROM events WHERE seq > ?{topic_clause}"
-        " ORDER BY seq LIMIT ?",
+        f"SELECT seq, event, topic, data{', prior' if with_prior else ''} FROM events"
+        f" WHERE seq > ?{topic_clause} ORDER BY seq LIMIT ?",
         [*params, limit],
     )
     return [
-        LoggedEvent(seq=r["seq"], event=r["event"], topic=r["topic"], body=bytes(r["data"]))
+        LoggedEvent(
+            seq=r["seq"],
+            event=r["event"],
+            topic=r["topic"],
+            body=bytes(r["data"]),
+            prior=bytes(r["prior"]) if with_prior and r["prior"] is not None else None,
+        )
         for r in rows
     ]

@@ -127,3 +127,18 @@ async def put_config(tx: Transaction, model_id: str, section: str, config: dict[
         " updated_at = excluded.updated_at",
         (model_id, section, orjson.dumps(config), tx.now),
     )
+
+
+async def count(db: Database | Transaction) -> int:
+    row = await db.fetchone("SELECT COUNT(*) AS n FROM models")
+    assert row is not None
+    return int(row["n"])
+
+
+async def other_default(db: Database | Transaction, model_type: str, model_id: str) -> str | None:
+    """The default of ``model_type`` other than ``model_id`` (a new default replaces it)."""
+    row = await db.fetchone(
+        "SELECT id FROM models WHERE type = ? AND is_default = 1 AND id != ?",
+        (model_type, model_id),
+    )
+    return str(row["id"]) if row else None

@@ -118,3 +118,10 @@ async def delete(tx: Transaction, provider_id: str, *, cascade: bool) -> list[st
     await tx.execute("DELETE FROM providers WHERE id = ?", (provider_id,))
     return model_ids
 
+
+
+async def counts(db: Database | Transaction) -> tuple[int, int]:
+    """``(total, enabled)``: what every ``providers:updated`` and ``proxy:status`` reports."""
+    row = await db.fetchone("SELECT COUNT(*) AS n, COALESCE(SUM(enabled), 0) AS e FROM providers")
+    assert row is not None
+    return int(row["n"]), int(row["e"])

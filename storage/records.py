@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
+from pydantic import ConfigDict
 from pydantic.alias_generators import to_camel
 
 ModelType = Literal["chat", "image", "speech", "embedding"]
@@ -21,9 +22,14 @@ ConfigSection = Literal["sampling", "memory", "gpu", "advanced", "lora", "multim
 
 
 class Record:
-    """Mixin: ``to_json`` renames fields to camelCase (computed once per class)."""
+    """Mixin: ``to_json`` renames fields to camelCase (computed once per class).
+
+    ``__pydantic_config__`` lets pydantic read the same fields, renamed the same way,
+    as the JSON Schema that ``/openapi.json`` documents for these bodies.
+    """
 
     __slots__ = ()
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(alias_generator=to_camel, extra="forbid")
     _keys: ClassVar[tuple[tuple[str, str], ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -116,6 +122,8 @@ class LoggedEvent:
     event: str
     topic: str
     body: bytes
+    #: A registry event's objects before it, ``{id: object | null}`` as JSON; not sent.
+    prior: bytes | None = None
 
     def payload_json(self) -> bytes:
         """The payload as sent: ``body`` with ``"seq"`` added as its last key."""

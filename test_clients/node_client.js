@@ -32,6 +32,9 @@ Options:
   --transports LIST         comma-separated: websocket | polling,websocket
                             (default: polling,websocket, the library default)
   --path PATH               Socket.IO path (default: /socket.io)
+  --format delta|full       event format, sent as auth {format} (default: delta:
+                            registry events carry what changed; the greeting
+                            proxy:status carries the full lists and their seq)
   --last-seq N              resume after seq N: sent as auth {lastSeq} on the first
                             connect; later (re)connects send the highest seq seen
   --subscribe LIST          only receive these topics (providers,models,credentials,
@@ -93,6 +96,7 @@ function parseCommandLine(argv) {
         token: { type: 'string' },
         transports: { type: 'string' },
         path: { type: 'string', default: '/socket.io' },
+        format: { type: 'string', default: 'delta' },
         'last-seq': { type: 'string' },
         subscribe: { type: 'string' },
         'pull-subscribe': { type: 'string', multiple: true },
@@ -124,6 +128,9 @@ function parseCommandLine(argv) {
   } catch {
     usageError(`--url: not a valid http(s)/ws(s) URL: ${v.url}`);
   }
+
+  if (!['delta', 'full'].includes(v.format)) usageError(`--format: expected delta or full, got ${v.format}`);
+  opts.format = v.format;
 
   opts.token = v.token ?? process.env.MODELDECK_TOKEN ?? undefined;
   if (opts.token === '') opts.token = undefined;
@@ -333,7 +340,7 @@ function main() {
     ...(opts.transports ? { transports: opts.transports } : {}),
     // Called on every (re)connect: resume from the highest seq seen so far.
     auth: (cb) => {
-      const auth = {};
+      const auth = { format: opts.format };
       if (opts.token !== undefined) auth.token = opts.token;
       if (highestSeq !== null) auth.lastSeq = highestSeq;
       sentLastSeq = highestSeq;

@@ -5,7 +5,8 @@ Connects to a modeldeck server with python-socketio's AsyncClient and prints
 every received event to stdout as one JSON line
 ``{"event": name, "data": payload, "receivedAt": iso}`` until interrupted
 (SIGINT/SIGTERM). Lifecycle messages go to stderr. Reconnects resume from the
-highest ``seq`` seen (sent as ``auth.lastSeq``).
+highest ``seq`` seen (sent as ``auth.lastSeq``). Events come in the delta format
+unless ``--format full`` (``auth.format``).
 
 Exit codes: 0 interrupted or --timeout elapsed, 2 connection refused or
 impossible, 64 usage error.
@@ -69,6 +70,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auth token, sent as auth {token} (default: $MODELDECK_TOKEN)",
     )
     p.add_argument(
+        "--format",
+        choices=("delta", "full"),
+        default="delta",
+        help="event format, sent as auth {format} (default: %(default)s: registry events"
+        " carry what changed; the greeting proxy:status carries the full lists)",
+    )
+    p.add_argument(
         "--last-seq",
         type=int,
         default=None,
@@ -124,7 +132,7 @@ async def run(args: argparse.Namespace) -> int:
 
     def auth() -> dict[str, Any]:
         # Called by python-socketio on every (re)connect.
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = {"format": args.format}
         if args.token:
             data["token"] = args.token
         if state["highest_seq"] is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_CLIENTS = ROOT / "test_clients"
 NODE = shutil.which("node")
 TOKEN = "interop-secret"
+#: CI sets ``CI=true`` (GitHub Actions, GitLab, most others): there nothing may be skipped.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def needs_tool(missing: bool, reason: str) -> pytest.MarkDecorator:
+    """Skip a test whose tool is ``missing`` on a developer machine; fail it in CI.
+
+    A CI run that skips the interop tests would go green without testing them, so
+    there a missing tool is a failure (``pytest_runtest_setup`` in conftest.py).
+    """
+    if not missing:
+        return pytest.mark.skipif(False, reason=reason)
+    if IN_CI:
+        return pytest.mark.missing_tool(reason)
+    return pytest.mark.skip(reason=reason)
 
 
 def require_npm_packages() -> None:

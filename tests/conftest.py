@@ -1,7 +1,13 @@
-"""Fixtures: the real app on a real port, a real SQLite file, real socket clients."""
+"""Fixtures: the real app on a real port, a real SQLite file, real socket clients.
+
+Two session-wide rules live here too: in CI (``CI=true``) a test that needs a missing
+tool (Node, Chromium) fails instead of being skipped, and a run that leaves a process
+behind fails, naming it (the leftovers are killed first).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from server.app import create_app
 from server.settings import Settings
 from tests.clients import Api, EventRecorder
+from tests.leftovers import MARKER, end_leftovers, mark_run
 
 ServerFactory = Callable[..., Awaitable["Running"]]
 
@@ -86,3 +93,38 @@ async def connect() -> AsyncIterator[Callable[..., Awaitable[EventRecorder]]]:
     yield _connect
     for client in clients:
         await client.close()
+
+
+# -- session-wide rules -------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "missing_tool(reason): a tool the test needs is absent (see tests/children.py)"
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    mark_run()  # every process this run starts inherits the token
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("missing_tool"):
+        pytest.fail(f"{mark.args[0]}; with CI=true that fails the run", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail a run that leaves processes behind, naming them; they are killed first."""
+    ended = end_leftovers(os.environ[MARKER])
+    if not ended:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = "the test run left these processes running (now killed):\n" + "\n".join(
+        f"  {line}" for line in ended
+    )
+    if reporter is not None:
+        reporter.write_sep("=", "processes left behind", red=True)
+        reporter.write_line(text)
+    else:
+        print(text)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -11,7 +11,10 @@ Knobs (constructor keyword arguments, also plain attributes a test may change wh
 the server runs):
 
 - ``catalog``: pullable models, name -> :class:`ModelSpec` (layer sizes + ``/api/show``
-  metadata). ``installed``: names installed at start (default ``llama3:8b``).
+  metadata). By default every tag of modeldeck's own catalog (synthetic 32 MiB
+  weights, so a pull is quick) plus four models with real layer sizes
+  (:func:`real_models`); ``--help`` lists them. ``installed``: names installed at
+  start (default ``llama3:8b``).
 - ``bytes_per_second`` and ``lines_per_second``: pull speed and progress cadence.
   Ollama reports every 60 ms (~16 lines/s); a test may ask for hundreds per second.
 - ``fail_at_percent`` / ``fail_message``: once a pull's overall progress reaches the
@@ -41,6 +44,7 @@ import contextlib
 import hashlib
 import json
 import signal
+import textwrap
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,8 +122,81 @@ def _gguf_info(
     return info
 
 
+#: Weights blob of a model made up from modeldeck's catalog: big enough to show
+#: progress, small enough that pulling it takes a fraction of a second by default.
+SYNTHETIC_WEIGHTS = 32 * 1024 * 1024
+
+#: (up to this many parameters, blocks, embedding length, heads, KV heads): llama-style
+#: shapes near those of real models of that size, so VRAM estimates look plausible.
+_SHAPES = [
+    (1_000_000_000, 24, 896, 14, 2),
+    (2_000_000_000, 16, 2048, 32, 8),
+    (4_500_000_000, 28, 3072, 24, 8),
+    (10_000_000_000, 32, 4096, 32, 8),
+    (20_000_000_000, 40, 5120, 40, 8),
+    (40_000_000_000, 60, 6656, 52, 8),
+    (100_000_000_000, 80, 8192, 64, 8),
+    (10**13, 126, 16384, 128, 8),
+]
+
+
+def _parameters(text: str) -> int:
+    """``3B`` -> 3_000_000_000, ``137M`` -> 137_000_000."""
+    scale = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}[text[-1].upper()]
+    return int(float(text[:-1]) * scale)
+
+
+def _synthetic_spec(family: str, category: str, parameter_size: str) -> ModelSpec:
+    """A model of the given size: real-looking metadata, small synthetic blobs."""
+    params = _parameters(parameter_size)
+    _, blocks, embedding, heads, heads_kv = next(s for s in _SHAPES if params <= s[0])
+    context = 2048 if category == "embedding" else 8192
+    capabilities = {"embedding": ["embedding"], "vision": ["completion", "vision"]}
+    return ModelSpec(
+        layers=[SYNTHETIC_WEIGHTS, 1_481, 96, 487],
+        family=family,
+        parameter_size=parameter_size,
+        quantization_level="Q4_K_M",
+        model_info=_gguf_info(
+            "llama",
+            params=params,
+            context=context,
+            blocks=blocks,
+            embedding=embedding,
+            heads=heads,
+            heads_kv=heads_kv,
+            vocab=128_256,
+        ),
+        capabilities=capabilities.get(category, ["completion"]),
+    )
+
+
+def catalog_models() -> dict[str, ModelSpec]:
+    """Every tag of modeldeck's Ollama catalog (``server/data/ollama_catalog.json``)."""
+    from server.ollama.catalog import load_catalog
+
+    specs: dict[str, ModelSpec] = {}
+    for model in load_catalog().models:
+        named = [t for t in model.tags if t != "latest"]  # in the order of parameter_sizes
+        sizes = dict(zip(named, model.parameter_sizes, strict=False))
+        family = model.name.split(".")[0].rstrip("0123456789") or model.name
+        for tag in model.tags:
+            if tag == "latest":
+                size = sizes.get(model.latest_tag or "") or model.parameter_sizes[0]
+            else:
+                size = sizes.get(tag) or model.parameter_sizes[-1]
+            specs[f"{model.name}:{tag}"] = _synthetic_spec(family, model.category, size)
+    return specs
+
+
 def default_catalog() -> dict[str, ModelSpec]:
-    """Models the stand-in knows about, with real architectures and sizes."""
+    """What the stand-in can pull: every catalog model (synthetic blobs of
+    ``SYNTHETIC_WEIGHTS``), plus four with real layer sizes that tests rely on."""
+    return catalog_models() | real_models()
+
+
+def real_models() -> dict[str, ModelSpec]:
+    """Models with real architectures and layer sizes (progress tests depend on them)."""
     llama3_template = (
         "{{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n"
         "{{ .System }}<|eot_id|>{{ end }}<|start_header_id|>user<|end_header_id|>\n\n"
@@ -693,9 +770,20 @@ class OllamaStandin:
 # --- standalone mode -------------------------------------------------------------------
 
 
+def _known_models() -> str:
+    """The ``--help`` epilog: every pullable name, wrapped."""
+    names = sorted(default_catalog())
+    return "models it can pull (nothing is downloaded; progress runs on a clock):\n" + (
+        textwrap.fill(", ".join(names), width=88, initial_indent="  ", subsequent_indent="  ")
+    )
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.ollama_standin", description="Serve Ollama's REST API."
+        prog="python -m tests.ollama_standin",
+        description="Serve Ollama's REST API (a stand-in for trying pulls without Ollama).",
+        epilog=_known_models(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=11434)

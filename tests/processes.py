@@ -57,6 +57,19 @@ class ServerProcess:
         assert self.proc is not None
         return await asyncio.wait_for(self.proc.wait(), timeout)
 
+    async def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM and wait, as an operator stops it: its children are stopped too.
+
+        (``kill`` is SIGKILL: the server's own children outlive it, by design.)
+        """
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.terminate()
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            await self.kill()
+
     async def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()

@@ -22,6 +22,7 @@ import sys
 import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import aiohttp
@@ -34,7 +35,7 @@ from server.ollama.pool import SHUTDOWN_MESSAGE
 from tests.children import ROOT, Child
 from tests.conftest import Running
 from tests.ollama_standin import OllamaStandin
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, free_port
 
 TOKEN = "cli-secret"
 FAST = 6_400_000_000  # bytes/s: tinyllama in a few dozen progress lines
@@ -266,11 +267,90 @@ def test_every_command_has_help() -> None:
         return found
 
     admin = [p for p in walk(main, []) if p and p[0] not in ("serve", "router")]
-    assert len(admin) == 22  # 4 groups and watch, 17 commands in the groups
+    assert len(admin) == 27  # 5 groups and watch, 21 commands in the groups
     for path in admin:
         result = runner.invoke(main, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "--url" in result.output and "--token" in result.output, path
+
+
+async def test_version_names_the_installed_package() -> None:
+    result = await modeldeck("--version", env=clean_env())
+    assert (result.code, result.out) == (0, f"modeldeck, version {version('modeldeck')}\n")
+
+
+async def test_a_url_without_a_scheme_means_http(server: Running) -> None:
+    bare = server.url.removeprefix("http://")  # 127.0.0.1:PORT, as a user types it
+    listed = await modeldeck(f"models ls --type image --url {bare}", env=clean_env(token=TOKEN))
+    assert listed.code == 0 and "sdxl" in listed.out, listed
+
+    wrong = await modeldeck("models ls --url ftp://127.0.0.1:3002", env=clean_env())
+    assert wrong.code == 2
+    assert one_error_line(wrong) == (
+        "error: --url 'ftp://127.0.0.1:3002': the scheme must be http or https, not 'ftp'"
+    )
+
+
+async def test_a_url_that_is_not_modeldeck_says_so(standin: OllamaStandin) -> None:
+    """Ollama answers HTTP there, but not modeldeck's API: one line that says the URL is off."""
+    for command in ("models ls", "proxy status", "watch"):
+        result = await modeldeck(f"{command} --url {standin.url}", env=clean_env())
+        line = one_error_line(result)
+        assert line.startswith(f"error: {standin.url} does not look like modeldeck: "), line
+        assert "is --url / MODELDECK_URL right?" in line
+
+
+async def test_proxy_commands_start_show_tail_and_stop_the_router(
+    start_server, tmp_path: Path
+) -> None:
+    server: Running = await start_server(token=TOKEN, router_port=free_port())
+    env = clean_env(server.url, TOKEN)
+
+    started = await modeldeck("proxy start", env=env)
+    assert started.code == 0, started
+    row = next(line for line in started.lines if line.startswith("providerRouter "))
+    _, state, pid, port, _uptime = row.split()
+    assert state == "running" and int(port) == server.settings.router_port
+    assert started.lines[-1].startswith("proxy running: providerRouter running on port")
+
+    status = json.loads((await modeldeck("proxy status --json", env=env)).out)
+    assert status["providerRouter"]["pid"] == int(pid)
+
+    logs = await modeldeck("proxy logs providerRouter --tail 20", env=env)
+    assert f"[modeldeck] providerRouter running on port {port} (pid {pid})" in logs.lines, logs
+
+    stopped = await modeldeck("proxy stop providerRouter", env=env)
+    assert stopped.code == 0, stopped
+    assert next(line for line in stopped.lines if line.startswith("providerRouter ")).split()[
+        1:3
+    ] == ["stopped", "-"]
+    assert (await server.api.get("/api/proxy/status"))[1]["providerRouter"]["pid"] is None
+
+    missing = one_error_line(await modeldeck("proxy logs nothing-here", env=env))
+    assert "HTTP 404" in missing
+
+
+async def test_watch_says_why_when_the_server_refuses_it_after_a_token_change(
+    tmp_path: Path, spawn
+) -> None:
+    proc = ServerProcess(tmp_path / "token.db", "--token", "old-token")
+    try:
+        await proc.start()
+        watch = await spawn("watch --json", clean_env(proc.url, "old-token"))
+        await watch.wait_event("proxy:status")
+        await proc.signal(signal.SIGTERM)
+        assert await proc.wait(10) == 0
+        proc = ServerProcess(proc.db, "--token", "new-token", port=proc.port)
+        await proc.start()
+
+        assert await watch.wait(timeout=20) == 1
+        assert watch.err[-1] == (
+            f"error: modeldeck at {proc.url} refused to reconnect: unauthorized: missing or "
+            "wrong token (connect with auth: {token}) (its token changed? pass --token or "
+            "set MODELDECK_TOKEN)"
+        ), watch.transcript()
+    finally:
+        await proc.kill()
 
 
 # -- ollama -------------------------------------------------------------------------
@@ -291,7 +371,8 @@ async def test_ollama_ls_and_rm(with_ollama: Running) -> None:
 async def test_pull_prints_progress_lines_then_the_final_state(with_ollama: Running) -> None:
     result = await modeldeck("ollama pull tinyllama", env=clean_env(with_ollama.url))
     assert result.code == 0, result
-    assert result.lines[0] == "tinyllama:latest  queued  position 1"
+    # Nothing else is pulling: no queue position, the job is not waiting behind anything.
+    assert not any("position" in line for line in result.lines), result.out
     downloading = [
         line for line in result.lines if line.startswith("tinyllama:latest  downloading")
     ]
@@ -440,7 +521,7 @@ async def test_ctrl_c_on_a_terminal_asks_whether_to_cancel(
 async def test_a_pull_cut_by_a_server_restart_ends_with_the_jobs_real_state(
     tmp_path: Path, standin: OllamaStandin, spawn
 ) -> None:
-    """The socket drops, the CLI reconnects and re-subscribes: the snapshot says failed."""
+    """The socket drops and the CLI keeps following the job: its real state says failed."""
     standin.bytes_per_second = SLOW
     proc = ServerProcess(tmp_path / "pull.db", "--ollama-url", standin.url)
     try:
@@ -455,7 +536,10 @@ async def test_a_pull_cut_by_a_server_restart_ends_with_the_jobs_real_state(
         assert await pull.wait() == 1
         assert pull.out[-1] == f"mistral:7b: failed: {SHUTDOWN_MESSAGE}", pull.transcript()
         assert pull.err[-1] == f"error: pull of mistral:7b failed: {SHUTDOWN_MESSAGE}"
-        assert "reconnected" in pull.err
+        # The server closed the transport (no Socket.IO DISCONNECT), so the client noticed
+        # and retried; whether the socket or the REST poll sees the new server first is a
+        # race, and either way the job's real state is what the CLI ends with.
+        assert any(line.startswith("connection lost") for line in pull.err), pull.transcript()
     finally:
         await proc.kill()
 
@@ -471,6 +555,7 @@ async def test_watch_json_prints_one_flushed_line_per_event(server: Running, spa
     assert (await server.api.post("/api/models", {"name": "Watched", "type": "chat"}))[0] == 201
     created = await watch.wait_event("models:updated")  # flushed: the process still runs
     assert created["action"] == "created" and created["modelId"] == "watched"
+    assert [m["id"] for m in created["changed"]] == ["watched"]  # the delta format
     await watch.wait_event("proxy:status", lambda d: d["seq"] > greeting["seq"])
 
     watch.signal(signal.SIGINT)

@@ -143,3 +143,33 @@ async def test_serve_no_fast_path_runs_on_stock_delivery(tmp_path: Path, connect
         assert "fast path off (--no-fast-path)" in proc.log.read_text()
     finally:
         await proc.kill()
+
+
+async def test_the_input_guard_runs_on_both_paths(server: Running) -> None:
+    """The guard has its own check: ``--no-fast-path`` leaves it on."""
+    from server.realtime.packet_guard import GuardedServer
+
+    assert engine.guard_check() == []
+    assert isinstance(server.app[HUB].sio, GuardedServer)
+
+
+async def test_internals_the_guard_needs_missing_turn_it_off_and_say_why(
+    start_server, connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As if a new python-socketio renamed the per-event dispatcher the guard overrides."""
+    import socketio
+
+    async def handle_event_internal(self: Any, server: Any, sid: str, eio_sid: str,
+                                    payload: Any, namespace: str, id: Any) -> None:  # fmt: skip
+        raise AssertionError("never called: the probe only reads the signature")
+
+    monkeypatch.setattr(socketio.AsyncServer, "_handle_event_internal", handle_event_internal)
+    with caplog.at_level(logging.WARNING, logger="modeldeck.socket"):
+        server: Running = await start_server()
+    from server.realtime.packet_guard import GuardedServer
+
+    assert not isinstance(server.app[HUB].sio, GuardedServer)
+    assert "socket input guard off" in caplog.text
+    assert "AsyncServer._handle_event_internal lacks parameter(s) data" in caplog.text
+    monkeypatch.undo()  # python-socketio's own dispatcher again, for the deliveries
+    await _delivers_and_replays(server, connect)

@@ -20,7 +20,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from server.http.routes import test_client as routes_test_client
-from tests.children import NODE, ROOT, TEST_CLIENTS, TOKEN, Child, require_npm_packages
+from tests.children import (
+    NODE,
+    ROOT,
+    TEST_CLIENTS,
+    TOKEN,
+    Child,
+    needs_tool,
+    require_npm_packages,
+)
 from tests.conftest import Running
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,11 +38,11 @@ T = TypeVar("T")
 
 
 def needs_browser(test: T) -> T:
-    """Skip only when node or Debian's chromium is truly absent (CI installs both)."""
-    test = pytest.mark.skipif(NODE is None, reason="node is not installed (CI installs it)")(test)
-    return pytest.mark.skipif(
+    """Skip only when node or Debian's chromium is truly absent; in CI that fails instead."""
+    test = needs_tool(NODE is None, "node is not installed (CI installs it)")(test)
+    return needs_tool(
         not os.access(CHROMIUM, os.X_OK),
-        reason=f"{CHROMIUM} is not installed (scripts/test installs Debian's chromium)",
+        f"{CHROMIUM} is not installed (scripts/test installs Debian's chromium)",
     )(test)
 
 
@@ -147,8 +155,13 @@ async def test_page_connects_and_shows_events_as_they_happen(
     assert (await server.api.post("/api/models", model))[0] == 201
     await browser.do("event", name="models:updated", text='"modelId":"seen-in-browser"')
 
+    await browser.do("click", selector="#allow-writes")  # writes only when asked
     await browser.do("click", selector="#create-socket")  # the page writes over the socket
     await browser.do("event", name="models:updated", text='"name":"Browser model ')
+    # The library loaded at the first try: no 404 (nor any other failed load) on the way.
+    assert not [line for line in browser.child.err if "Failed to load" in line], (
+        browser.child.transcript()
+    )
 
 
 @needs_browser
@@ -160,6 +173,7 @@ async def test_cross_origin_page_connects_when_its_origin_is_allowed(
     await browser.do("open", url=f"{page}/?server={server.url}")
     await browser.do("state", **{"is": "connected"})
 
+    await browser.do("click", selector="#allow-writes")
     await browser.do("click", selector="#create-rest")  # a cross-origin fetch, CORS-allowed
     await browser.do("event", name="models:updated", text='"name":"Browser model ')
 

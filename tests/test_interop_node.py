@@ -20,13 +20,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.children import NODE, TOKEN, Child, require_npm_packages
+from tests.children import NODE, TOKEN, Child, needs_tool, require_npm_packages
 from tests.conftest import Running
+from tests.delta_contract import DeltaView, get_state, mixed_writes
 from tests.ollama_standin import OllamaStandin
 from tests.processes import ServerProcess
 
 TRANSPORTS = {"websocket": "websocket", "polling-then-upgrade": "polling,websocket"}
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (CI installs it)")
+needs_node = needs_tool(NODE is None, "node is not installed (CI installs it)")
 pytestmark = needs_node
 
 
@@ -244,3 +245,31 @@ async def test_reconnects_by_itself_across_a_restart_without_gaps(
         assert await client.wait() == 0
     finally:
         await proc.kill()
+
+
+@both_transports
+async def test_delta_greeting_plus_changes_equals_get_under_concurrent_writes(
+    start_server, node_client, transports: str
+) -> None:
+    """The delta contract through socket.io-client: greeting + deltas in seq order == GET."""
+    server: Running = await start_server()
+    early = await node_client(server.url, expect=None, transports=transports, token=None)
+    full = await node_client(
+        server.url, expect=None, transports=transports, token=None, extra=("--format", "full")
+    )
+    await early.wait_event("proxy:status")
+    await full.wait_event("proxy:status")
+    late: list[Child] = []
+
+    async def joiner() -> None:
+        late.append(await node_client(server.url, expect=None, transports=transports, token=None))
+        await late[-1].wait_event("proxy:status")
+
+    final_seq = await mixed_writes(server.api, during=joiner)
+    providers, models = await get_state(server.api)
+    for client in (early, *late):
+        await client.wait_event("proxy:status", lambda d: d["seq"] == final_seq)
+        view = DeltaView.of(client.events())
+        assert (view.seq, view.providers, view.models) == (final_seq, providers, models)
+    last = await full.wait_event("models:updated", lambda d: d["modelId"] == "last")
+    assert {m["id"]: m for m in last["items"]} == models  # the full format is unchanged

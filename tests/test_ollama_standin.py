@@ -7,6 +7,8 @@ stand-in honest. A few checks use raw HTTP where the client hides the bytes.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -15,6 +17,8 @@ import aiohttp
 import ollama
 import pytest
 
+from server.ollama.catalog import load_catalog
+from tests.children import ROOT
 from tests.ollama_standin import OllamaStandin, RecordedRequest
 
 FAST_BYTES = 6_400_000_000  # the big layer in ~20 lines
@@ -238,3 +242,30 @@ async def test_stopping_refuses_connections_and_starting_restores_state(
     await standin.start()
     assert standin.port == port
     assert [m.model for m in (await official.list()).models] == ["llama3:8b"]
+
+
+# -- the models it knows -------------------------------------------------------------
+
+
+async def test_every_catalog_model_pulls_and_shows(official: ollama.AsyncClient) -> None:
+    """The names modeldeck's catalog offers (the README's llama3.2:3b among them) all pull."""
+    names = [f"{model.name}:{tag}" for model in load_catalog().models for tag in model.tags]
+    assert "llama3.2:3b" in names
+    for name in names:
+        assert (await official.pull(name)).status == "success", name
+        shown = await official.show(name)
+        assert shown.details is not None and shown.details.parameter_size, name
+    installed = {m.model for m in (await official.list()).models}
+    assert installed >= set(names)
+
+
+async def test_help_lists_every_model_it_can_pull() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.ollama_standin", "--help",
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+    listed = set(out.decode().split("models it can pull", 1)[1].replace(",", " ").split())
+    expected = {f"{m.name}:{tag}" for m in load_catalog().models for tag in m.tags}
+    assert expected | {"llama3:8b", "tinyllama:latest"} <= listed

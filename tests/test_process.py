@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from tests.children import Child
 from tests.clients import EventRecorder
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, free_port
 
 
 @pytest.fixture
@@ -50,3 +54,49 @@ async def test_refuses_public_host_without_token(process: ServerProcess) -> None
     assert proc.returncode == 2
     assert b"refusing to bind 0.0.0.0 without a token" in stderr
     assert not process.db.exists()
+
+
+def serve_argv(db: Path, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "server", "serve", "--port", str(port), "--db", str(db),
+            "--log-level", "INFO", *extra]  # fmt: skip
+
+
+async def test_a_port_in_use_is_one_error_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        child = await Child.start(*serve_argv(tmp_path / "busy.db", port))
+        try:
+            code = await child.wait(timeout=20)
+        finally:
+            await child.close()
+    assert code == 1, child.transcript()
+    assert child.out == [] and child.err == [
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(another process has this port; pick one with --port)"
+    ], child.transcript()
+    assert not (tmp_path / "busy.db").exists()  # nothing was started before the bind
+
+
+async def test_the_ready_line_comes_once_serving_and_names_the_pages_and_a_new_key(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    db = tmp_path / "ready.db"
+    for first in (True, False):
+        port = free_port()
+        child = await Child.start(*serve_argv(db, port))
+        try:
+            line = await child.wait_line(lambda text: "modeldeck ready on" in text, err=True)
+            # Printed only once the port accepts and the app has started: no retry needed.
+            async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                assert resp.status == 200
+            base = f"http://127.0.0.1:{port}"
+            assert f"modeldeck ready on {base} (db {db}, " in line
+            assert f"dashboard {base}/, live event page {base}/test-client" in line
+            generated = f"; new secret key file {db}.key (back it up with the database)"
+            assert (generated in line) is first, line
+            child.signal(signal.SIGTERM)
+            assert await child.wait() == 0
+        finally:
+            await child.close()

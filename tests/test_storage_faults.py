@@ -19,8 +19,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from server.schemas import ProviderCreate
 
+from server.http.schemas import ProviderCreate
 from server.keys import DATABASE, REGISTRY, SUPERVISOR
 from tests.clients import Api, EventRecorder, eventually
 from tests.conftest import Running, ServerFactory

@@ -367,7 +367,7 @@ async def serve(tmp_path: Path) -> AsyncIterator[ServeFactory]:
 
     yield start
     for server in started:
-        await server.kill()
+        await server.stop()  # SIGTERM: a SIGKILLed server leaves its proxy children running
 
 
 async def running_status(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:

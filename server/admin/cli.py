@@ -4,6 +4,7 @@
     modeldeck models    ls|add|rm|default|start|stop
     modeldeck creds     set|rm
     modeldeck ollama    ls|rm|pull|cancel
+    modeldeck proxy     status|start|stop|logs
     modeldeck watch     [--topics ...] [--json]
 
 Every command and group takes ``--url`` and ``--token`` (env ``MODELDECK_URL``,
@@ -32,13 +33,16 @@ from server.admin.client import (
     CONNECTED,
     DISCONNECTED,
     PROBLEM,
+    REFUSED,
     TOPICS,
     AdminClient,
     EventStream,
+    Unreachable,
 )
 from server.admin.command import connection_options, run
 from server.admin.ollama import ollama
 from server.admin.output import event_json, event_line
+from server.admin.proxy import proxy
 from server.admin.registry import creds, models, providers
 
 # -- watch ------------------------------------------------------------------------
@@ -79,7 +83,8 @@ def watch(topics: list[str], as_json: bool, last_seq: int | None, count: int | N
 
     One line per event: readable by default, JSON with --json (each line flushed at
     once). Reconnects by itself and resumes without gaps (auth.lastSeq). Connection
-    changes are reported on stderr.
+    changes are reported on stderr; if the server refuses to take it back (its token
+    changed), it says why and exits 1.
     """
 
     async def command(api: AdminClient) -> int:
@@ -103,6 +108,7 @@ async def _watch(
     printed = 0
     stopped = asyncio.ensure_future(stop.wait())
     try:
+        await stream.probe()
         await stream.connect()
         while not stop.is_set():
             getter = asyncio.ensure_future(stream.queue.get())
@@ -117,6 +123,8 @@ async def _watch(
                 click.echo(f"connection lost ({data}); reconnecting", err=True)
             elif name == PROBLEM:
                 click.echo(f"warning: {data}", err=True)
+            elif name == REFUSED:
+                raise Unreachable(str(data))
             elif TOPIC_OF.get(name) in (None, *topics):
                 # Filtered here too: a replay on connect predates the topic choice.
                 line = event_json(name, data) if as_json else event_line(name, data)
@@ -135,5 +143,5 @@ async def _watch(
 
 def register_admin_commands(main: click.Group) -> None:
     """Add the admin commands to the ``modeldeck`` command group."""
-    for command in (providers, models, creds, ollama, watch):
+    for command in (providers, models, creds, ollama, proxy, watch):
         main.add_command(command)

@@ -4,8 +4,10 @@ Errors the CLI turns into one line on stderr::
 
     AdminError                 anything the user should read instead of a traceback
     ├── ServerError            the server answered with an error body (4xx/5xx)
-    └── Unreachable            no answer at all: refused, unknown host, timeout,
-                               or the socket connection was refused
+    ├── Unreachable            no answer at all: refused, unknown host, timeout,
+    │                          or the socket connection was refused
+    ├── NotModeldeck           an answer, but not modeldeck's JSON: --url is wrong
+    └── BadUrl                 --url is not an http(s) URL (exit code 2)
 
 Both clients are async and meant for one short-lived command on one event loop.
 """
@@ -20,6 +22,7 @@ from typing import Any, Self
 
 import aiohttp
 import socketio
+from yarl import URL
 
 TOPICS = ("providers", "models", "credentials", "proxy", "ollama")
 REQUEST_TIMEOUT = 30.0  # seconds for one REST call; a pull is followed over the socket
@@ -47,6 +50,46 @@ class ServerError(AdminError):
 
 class Unreachable(AdminError):
     """No usable answer from the server."""
+
+
+class NotModeldeck(AdminError):
+    """Something answered at the URL, but not with modeldeck's JSON."""
+
+
+class BadUrl(AdminError):
+    """``--url`` cannot be used as given; a command-line mistake, so exit code 2."""
+
+    exit_code = 2
+
+
+def server_url(raw: str) -> str:
+    """``raw`` as a base URL: ``127.0.0.1:3002`` means ``http://127.0.0.1:3002``.
+
+    Raises ``BadUrl`` naming what is wrong, instead of letting the HTTP library fail
+    later with an error about its own internals.
+    """
+    text = raw.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        url = URL(text)
+    except ValueError as exc:
+        raise BadUrl(f"--url {raw!r} is not a URL ({exc})") from exc
+    if url.scheme not in ("http", "https"):
+        raise BadUrl(f"--url {raw!r}: the scheme must be http or https, not {url.scheme!r}")
+    if not url.host:
+        raise BadUrl(f"--url {raw!r} names no host; expected e.g. http://127.0.0.1:3002")
+    if url.query_string or url.fragment:
+        raise BadUrl(f"--url {raw!r}: give the server's base URL, without ?query or #fragment")
+    return str(url).rstrip("/")
+
+
+def _not_modeldeck(url: str, method: str, path: str, resp: aiohttp.ClientResponse) -> NotModeldeck:
+    kind = resp.content_type or "no content type"
+    return NotModeldeck(
+        f"{url} does not look like modeldeck: {method} {path} answered HTTP {resp.status} "
+        f"with {kind}, not modeldeck's JSON (is --url / MODELDECK_URL right?)"
+    )
 
 
 def _error_of(status: int, reason: str, body: Any) -> ServerError:
@@ -93,10 +136,12 @@ class AdminClient:
             async with self._session.request(
                 method, self.url + path, json=json, params=params
             ) as resp:
-                body: Any = None
+                body: Any = _NO_JSON
                 if resp.content_type == "application/json":
                     with contextlib.suppress(ValueError, aiohttp.ContentTypeError):
                         body = await resp.json()
+                if not _ours(resp.status, body):
+                    raise _not_modeldeck(self.url, method, path, resp)
                 if resp.status >= 400:
                     raise _error_of(resp.status, resp.reason or "", body)
                 return resp.status, body
@@ -123,6 +168,18 @@ class AdminClient:
         return await self.request("DELETE", path, params=params)
 
 
+_NO_JSON: Any = object()
+
+
+def _ours(status: int, body: Any) -> bool:
+    """Whether an answer has modeldeck's shape: JSON, and errors as ``{"error": {...}}``."""
+    if body is _NO_JSON:
+        return False
+    if status >= 400:
+        return isinstance(body, dict) and isinstance(body.get("error"), dict)
+    return True
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
@@ -136,16 +193,26 @@ def _reason(exc: BaseException) -> str:
 CONNECTED = "@connected"
 DISCONNECTED = "@disconnected"
 PROBLEM = "@problem"  # something went wrong that the stream survives
+REFUSED = "@refused"  # the server refused a reconnect (e.g. the token changed): fatal
 
 OnConnect = Callable[["EventStream"], Awaitable[None]]
+
+
+def refusal(url: str, why: str) -> str:
+    """The line for a server that refuses a reconnect, with the fix when it is the token."""
+    hint = (
+        " (its token changed? pass --token or set MODELDECK_TOKEN)" if "unauthorized" in why else ""
+    )
+    return f"modeldeck at {url} refused to reconnect: {why}{hint}"
 
 
 class EventStream:
     """A Socket.IO connection whose events land in ``queue`` as ``(name, data)``.
 
     It reconnects by itself and resumes: ``auth`` is computed on every connect as
-    ``{token, lastSeq}`` with the highest ``seq`` seen, so the server replays what was
-    missed. ``on_connect`` runs after every (re)connect, e.g. to re-join rooms; its
+    ``{token, lastSeq, format: "delta"}`` with the highest ``seq`` seen, so the server
+    replays what was missed, as changes (a write prints what it changed, not the whole
+    registry). ``on_connect`` runs after every (re)connect, e.g. to re-join rooms; its
     acks are read with :meth:`call`. The ``proxy:status`` greeting carries the
     current seq, possibly ahead of a replay still arriving, so it only sets the resume
     point when none is known yet.
@@ -166,6 +233,7 @@ class EventStream:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._greeting_pending = False
         self._refused: str | None = None
+        self._connected_once = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         # handle_sigint=False: the CLI decides what Ctrl-C means.
@@ -181,7 +249,7 @@ class EventStream:
         self.sio.on("connect_error", self._on_connect_error)
 
     def _auth(self) -> dict[str, Any]:
-        auth: dict[str, Any] = {}
+        auth: dict[str, Any] = {"format": "delta"}
         if self.token:
             auth["token"] = self.token
         if self.last_seq is not None:
@@ -216,6 +284,7 @@ class EventStream:
         task.add_done_callback(self._tasks.discard)
 
     async def _on_connect(self) -> None:
+        self._connected_once = True
         self.queue.put_nowait((CONNECTED, self.sio.transport()))
         if self.on_connect is not None:
             # In a task: acks cannot arrive while this handler still runs.
@@ -246,6 +315,10 @@ class EventStream:
     async def _on_connect_error(self, data: Any = None) -> None:
         message = data.get("message") if isinstance(data, dict) else data
         self._refused = str(message)
+        if isinstance(data, dict) and self._connected_once:
+            # A dict is the server's own refusal (its connect handler said no), not a
+            # transport failure: retrying will not help, so the consumer must be told.
+            self.queue.put_nowait((REFUSED, refusal(self.url, str(message))))
 
     async def _connect(self) -> None:
         await self.sio.connect(self.url, auth=self._auth, transports=["websocket"], wait_timeout=10)
@@ -258,6 +331,22 @@ class EventStream:
             why = self._refused or str(exc)
             hint = "; pass --token or set MODELDECK_TOKEN" if "unauthorized" in why else ""
             raise Unreachable(f"cannot connect to modeldeck at {self.url}: {why}{hint}") from exc
+
+    async def probe(self) -> None:
+        """Check that ``url`` is a modeldeck (its ``/health``) before opening the socket."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            try:
+                async with http.get(self.url + "/health") as resp:
+                    body: Any = None
+                    if resp.content_type == "application/json":
+                        with contextlib.suppress(ValueError, aiohttp.ContentTypeError):
+                            body = await resp.json()
+                    if not (isinstance(body, dict) and "status" in body and "version" in body):
+                        raise _not_modeldeck(self.url, "GET", "/health", resp)
+            except aiohttp.ClientConnectionError as exc:
+                raise Unreachable(f"cannot reach modeldeck at {self.url}: {_reason(exc)}") from exc
+            except TimeoutError as exc:
+                raise Unreachable(f"no answer from modeldeck at {self.url} within 10s") from exc
 
     async def call(self, event: str, data: Any, timeout: float = 10.0) -> Any:
         try:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import click
 
-from server.admin.client import AdminClient, AdminError
+from server.admin.client import AdminClient, AdminError, server_url
 from server.admin.output import print_json
 
 DEFAULT_URL = "http://127.0.0.1:3002"
@@ -58,21 +58,21 @@ def json_option(f: F) -> F:
 
 def target() -> tuple[str, str | None]:
     meta = click.get_current_context().meta
-    url = meta.get("modeldeck.url") or os.environ.get("MODELDECK_URL") or DEFAULT_URL
+    url = server_url(meta.get("modeldeck.url") or os.environ.get("MODELDECK_URL") or DEFAULT_URL)
     token = meta.get("modeldeck.token") or os.environ.get("MODELDECK_TOKEN") or None
     return url, token
 
 
 def run(command: Callable[[AdminClient], Awaitable[int | None]]) -> None:
     """Run one command against the server; errors become one line and an exit code."""
-    url, token = target()
-
-    async def main() -> int | None:
-        async with AdminClient(url, token) as client:
-            return await command(client)
-
     ctx = click.get_current_context()
     try:
+        url, token = target()
+
+        async def main() -> int | None:
+            async with AdminClient(url, token) as client:
+                return await command(client)
+
         code = asyncio.run(main())
     except AdminError as exc:
         click.echo(f"error: {exc.message}", err=True)

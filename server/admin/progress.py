@@ -31,6 +31,7 @@ from server.admin.client import (
     CONNECTED,
     DISCONNECTED,
     PROBLEM,
+    REFUSED,
     AdminClient,
     EventStream,
     ServerError,
@@ -135,6 +136,8 @@ class PullFollower:
             self.view.note("reconnected")
         elif name == PROBLEM:
             self.view.note(f"warning: {data}")
+        elif name == REFUSED:
+            raise Unreachable(str(data))  # the server will not take this client back
         elif name in (*PULL_EVENTS, SNAPSHOT) and isinstance(data, dict):
             if data.get("id") == job["id"]:
                 return data

@@ -23,7 +23,7 @@ from server.keys import GUARD, METRICS, SETTINGS
 
 log = logging.getLogger("modeldeck.http")
 
-PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/metrics")
+PROTECTED_PREFIXES = ("/api/", "/v1/", "/openapi.json", "/asyncapi.json", "/metrics")
 
 
 def error_response(error: ServiceError) -> web.Response:
@@ -75,9 +75,13 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamRespo
     if exc.status == 404 and not request.path.startswith("/socket.io"):
         return error_response(ResourceNotFound(f"No route for {request.method} {request.path}"))
     if exc.status == 405:
-        return error_response(
+        response = error_response(
             MethodNotAllowed(f"Method {request.method} not allowed on {request.path}")
         )
+        # RFC 9110: a 405 lists the methods the resource does support.
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
     if exc.status == 413:
         return error_response(PayloadTooLarge("body: larger than the request size limit"))
     raise exc

@@ -233,8 +233,15 @@ class PullPool:
     # -- workers ---------------------------------------------------------------------
 
     def _renumber(self) -> None:
-        """Queue positions count from 1; queued subscribers see theirs change."""
-        for position, job in enumerate(self._waiting, start=1):
+        """Queue positions count from 1; queued subscribers see theirs change.
+
+        Only jobs behind busy workers have a position: a job that an idle worker is
+        about to take waits for nothing, and "position 1" would tell its user otherwise.
+        """
+        running = sum(1 for record in self._live.values() if record.task is not None)
+        free = max(0, self.workers - running)
+        for index, job in enumerate(self._waiting):
+            position = index - free + 1 if index >= free else None
             if job.queue_position != position:
                 job.queue_position = position
                 self._live[job.id].fanout.changed()

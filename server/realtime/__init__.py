@@ -1,1 +1,1 @@
-"""Live delivery over Socket.IO: hub, websocket transport, fan-out, catch-up, socket requests."""
+"""Live delivery over Socket.IO: hub, transport, input guard, fan-out, catch-up, socket requests."""

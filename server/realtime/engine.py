@@ -146,6 +146,110 @@ def _need_params(
     need(params <= found, f"{name} lacks parameter(s) {', '.join(sorted(params - found))}")
 
 
+# -- the input guard -----------------------------------------------------------------
+
+#: python-socketio and python-engineio log through these; INFO there is a line per packet.
+LIBRARY_LOGGERS = ("modeldeck.socketio", "modeldeck.engineio")
+
+#: python-socketio's per-packet dispatchers ``packet_guard.GuardedServer`` overrides or
+#: calls, with the parameters it passes.
+_GUARD_METHODS: dict[str, set[str]] = {
+    "_handle_eio_message": {"eio_sid", "data"},
+    "_handle_event_internal": {"server", "sid", "eio_sid", "data", "namespace", "id"},
+    "_handle_connect": {"eio_sid", "namespace", "data"},
+    "_handle_disconnect": {"eio_sid", "namespace", "reason"},
+    "_handle_ack": {"eio_sid", "namespace", "id", "data"},
+    "_handle_event": {"eio_sid", "namespace", "id", "data"},
+    "_send_packet": {"eio_sid", "pkt"},
+}
+
+
+def library_logger(name: str) -> logging.Logger:
+    """A logger for python-socketio/engineio: warnings and errors only, no own handler."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+def guard_check() -> list[str]:
+    """What the input guard (``packet_guard``, ``polling_limit``) needs but the installed
+    python-socketio/engine.io lack: the private dispatchers it overrides and calls, the
+    packet classes it decodes with, and engine.io's request translation it wraps."""
+    problems: list[str] = []
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            problems.append(what)
+
+    for name, params in _GUARD_METHODS.items():
+        method = getattr(socketio.AsyncServer, name, None)
+        need(inspect.iscoroutinefunction(method), f"AsyncServer.{name} is not a coroutine")
+        _need_params(need, method, params, f"AsyncServer.{name}")
+    try:
+        from engineio import payload as eio_payload
+        from socketio import packet as sio_packet
+
+        pkt = sio_packet.Packet(encoded_packet='21["probe",{}]')
+        need(
+            pkt.packet_type == sio_packet.EVENT and pkt.id == 1 and pkt.data == ["probe", {}]
+            and pkt.attachment_count == 0 and pkt.namespace in (None, "/"),
+            "Socket.IO packet decoding",
+        )  # fmt: skip
+        for kind in ("CONNECT", "DISCONNECT", "EVENT", "ACK", "BINARY_EVENT", "BINARY_ACK"):
+            need(hasattr(sio_packet, kind), f"socketio.packet.{kind}")
+        decoded = eio_payload.Payload(encoded_payload="4x\x1e2").packets
+        need([p.packet_type for p in decoded] == [eio_packet.MESSAGE, eio_packet.PING],
+             "engine.io payload decoding")  # fmt: skip
+        probe = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+        need(probe.packet_class is sio_packet.Packet, "AsyncServer.packet_class")
+        for reason in ("CLIENT_DISCONNECT", "SERVER_DISCONNECT"):
+            need(hasattr(probe.reason, reason), f"AsyncServer.reason.{reason}")
+        drivers = getattr(probe.eio, "_async", None)
+        need(
+            isinstance(drivers, dict) and callable(drivers.get("translate_request")),
+            "eio._async['translate_request']",
+        )
+        need(isinstance(getattr(probe.eio, "max_http_buffer_size", None), int),
+             "eio.max_http_buffer_size")  # fmt: skip
+        need(isinstance(getattr(probe.eio, "sockets", None), dict), "eio.sockets is not a dict")
+        session = async_socket.AsyncSocket(probe.eio, "probe")
+        need(getattr(session, "upgraded", None) is False, "AsyncSocket.upgraded")
+        need(isinstance(getattr(session, "queue", None), asyncio.Queue), "AsyncSocket.queue")
+    except Exception as exc:
+        problems.append(f"python-socketio/engine.io packets and server: {exc!r}")
+    return problems
+
+
+def socket_server(notes: list[tuple[int, str]], **kwargs: Any) -> socketio.AsyncServer:
+    """python-socketio's server, guarded against malformed input when the installed
+    versions have what the guard needs (:func:`guard_check`); otherwise the stock
+    server, with a warning appended to ``notes`` (logged once logging is configured)."""
+    kwargs.setdefault("logger", library_logger(LIBRARY_LOGGERS[0]))
+    kwargs.setdefault("engineio_logger", library_logger(LIBRARY_LOGGERS[1]))
+    problems = guard_check()
+    if not problems:
+        try:  # it subclasses python-socketio's server when it loads
+            packet_guard = importlib.import_module("server.realtime.packet_guard")
+        except Exception as exc:
+            problems = [f"the input guard does not load: {exc!r}"]
+        else:
+            server: socketio.AsyncServer = packet_guard.GuardedServer(**kwargs)
+            return server
+    notes.append((
+        logging.WARNING,
+        "socket input guard off: the installed python-socketio/python-engineio differ "
+        "from what it was tested with (constraints.txt): " + "; ".join(problems)
+        + "; malformed packets get python-socketio's stock handling",
+    ))  # fmt: skip
+    return socketio.AsyncServer(**kwargs)
+
+
+def guard_websockets(sio: socketio.AsyncServer, websockets: WebSocketRegistry | None) -> None:
+    """Let the guard cut a refused client's websocket at once (fast path's registry)."""
+    if websockets is not None and hasattr(sio, "websockets"):
+        sio.websockets = websockets.by_eio_sid
+
+
 # -- the engines ---------------------------------------------------------------------
 
 

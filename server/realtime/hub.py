@@ -1,9 +1,11 @@
 """The Socket.IO side: connection auth, topic rooms, catch-up and delivery.
 
-New clients join every topic room. A client is *held* from the moment it joins until
-its welcome has been written: first the events it missed (``auth.lastSeq``) or an
-``events:reset``, then ``proxy:status``, then any live events that arrived meanwhile —
-so a reconnecting dashboard sees no gap and no duplicate. ``subscribe``/``unsubscribe``
+New clients join every topic room of their format (``auth.format``: ``full``, the
+default, or ``delta``). A client is *held* from the moment it joins until its welcome
+has been written: first the events it missed (``auth.lastSeq``) or an
+``events:reset``, in its format, then the greeting ``proxy:status`` (full lists and the
+``seq`` they reflect, in both formats), then any live events newer than that seq — so a
+reconnecting dashboard sees no gap and no duplicate. ``subscribe``/``unsubscribe``
 change the rooms and are acked with the resulting list. The hub is the bus's
 ``Emitter``; every send is an ``sio.emit``, which python-socketio hands to the
 ``BroadcastManager`` (``fanout.py``), the one seam between the app and the sockets.
@@ -17,25 +19,27 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import orjson
 import socketio
 from aiohttp import web
 
 from events import codec
 from events.bus import Broadcast
-from events.names import ALL_TOPICS, Event, topic_room
+from events.names import ALL_TOPICS, Event, Format, topic_room
 from server.auth import token_matches
 from server.browser_guard import BrowserGuard
 from server.realtime import engine
 from server.realtime.catch_up import Reset, parse_last_seq
 from server.realtime.fanout import NAMESPACE, BroadcastManager, Encoded
 from server.settings import Settings
-from storage.records import LoggedEvent
 
 log = logging.getLogger("modeldeck.socket")
 
-Greeting = Callable[[], Awaitable[dict[str, Any]]]
-Missed = Callable[[int, int, list[str]], Awaitable["list[LoggedEvent] | Reset"]]
+Greeting = Callable[[], tuple[int, bytes]]
+#: ``(last_seq, upper, topics, format)`` → the missed events as ``(seq, event, payload)``
+#: in that format, or a Reset. Must read the registry state synchronously, before its
+#: first await, so that it is the state as of ``upper``.
+Missed = Callable[[int, int, list[str], Format], Awaitable["list[Replay] | Reset"]]
+Replay = tuple[int, str, bytes]
 CurrentSeq = Callable[[], int]
 
 #: How long one encoded greeting is reused (its uptimes and timestamp age that much).
@@ -55,7 +59,9 @@ class SocketHub:
         self.replays_served = 0
         self.resets_sent = 0
         self.fanout = BroadcastManager(max_held=settings.client_queue_messages)
-        self.sio = socketio.AsyncServer(
+        self._notes: list[tuple[int, str]] = []  # logged at start-up
+        self.sio = engine.socket_server(
+            self._notes,
             async_mode="aiohttp",
             client_manager=self.fanout,
             # The page's own origin or one --cors-origin names (the request middleware
@@ -66,17 +72,17 @@ class SocketHub:
             cors_credentials=False,
             json=codec,
             http_compression=False,
-            logger=False,
-            engineio_logger=False,
         )
         self._path_note: tuple[int, str] = (logging.INFO, "")
         self.engine = self._engine(settings)
         self.fanout.transmitter = self.engine
         self.websockets = self.engine.websockets
+        engine.guard_websockets(self.sio, self.websockets)
         self._greeting: Greeting | None = None
         self._missed: Missed | None = None
         self._current_seq: CurrentSeq = lambda: 0
         self._greeting_cache: tuple[int, float, Encoded] | None = None
+        self._formats: dict[str, Format] = {}
 
     def _engine(self, settings: Settings) -> engine.FastEngine | engine.StockEngine:
         """The fast path if it is wanted and the installed internals pass the check.
@@ -121,12 +127,16 @@ class SocketHub:
         self.engine.attach(app)
 
         async def announce(_: web.Application) -> None:
-            log.log(*self._path_note)
+            for note in (*self._notes, self._path_note):
+                log.log(*note)
 
         app.on_startup.append(announce)
 
     def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
-        """Connect the hub to the state it greets clients with (set once storage is open)."""
+        """Connect the hub to the state it greets clients with (set once storage is open).
+
+        ``current_seq`` is the seq the greeting reflects (every event up to it has been
+        broadcast)."""
         self._greeting, self._missed, self._current_seq = greeting, missed, current_seq
 
     # -- Emitter protocol ------------------------------------------------------------
@@ -162,67 +172,77 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
+        fmt = _requested_format(auth)
         self.engine.connected(eio_sid)  # no connect timeout any more
         # Hold before joining: every broadcast from now on is kept for the welcome.
         self.fanout.hold(sid)
-        upper = self._current_seq()
+        self._formats[sid] = fmt
         for topic in ALL_TOPICS:
-            await self.sio.enter_room(sid, topic_room(topic))
+            await self.sio.enter_room(sid, topic_room(topic, fmt))
         # The CONNECT packet is queued right after this handler returns, before any other
         # task runs, so the welcome (written from a task) always follows it.
-        self.spawn(self._welcome(sid, parse_last_seq(auth), upper))
-        log.info("client %s connected (%d clients)", sid, self.client_count)
+        self.spawn(self._welcome(sid, parse_last_seq(auth), fmt))
+        log.info("client %s connected (%s format, %d clients)", sid, fmt, self.client_count)
 
-    async def _welcome(self, sid: str, last_seq: int | None, upper: int) -> None:
-        """Missed events (or a reset), then proxy:status, then what arrived meanwhile."""
-        sent_up_to = upper
+    async def _welcome(self, sid: str, last_seq: int | None, fmt: Format) -> None:
+        """Missed events (or a reset), then the greeting, then what arrived meanwhile.
+
+        The greeting is taken first, synchronously, so its ``seq`` is exactly the state
+        it lists; the replay stops at that seq and held live events start after it.
+        """
+        upper = self._current_seq()
+        greeting = self._greeting_for(upper) if self._greeting is not None else None
         try:
             if last_seq is not None and self._missed is not None:
-                missed = await self._missed(last_seq, upper, self.topics_of(sid))
+                missed = await self._missed(last_seq, upper, self.topics_of(sid), fmt)
                 if isinstance(missed, Reset):
                     await self.sio.emit(Event.EVENTS_RESET, missed.payload(), to=sid)
                     self.resets_sent += 1
                 else:
-                    for logged in missed:
-                        payload = Encoded(logged.payload_json(), logged.seq)
-                        await self.sio.emit(logged.event, payload, to=sid)
+                    for seq, event, body in missed:
+                        await self.sio.emit(event, Encoded(body, seq), to=sid)
                     self.replays_served += 1
-            if self._greeting is not None:
-                await self.sio.emit(Event.PROXY_STATUS, await self._greeting_for(upper), to=sid)
+            if greeting is not None:
+                await self.sio.emit(Event.PROXY_STATUS, greeting, to=sid)
         except Exception:
             log.exception("could not welcome %s", sid)
         finally:
-            await self.fanout.release(sid, after_seq=sent_up_to)
+            await self.fanout.release(sid, after_seq=upper)
 
-    async def _greeting_for(self, upper: int) -> Encoded:
+    def _greeting_for(self, upper: int) -> Encoded:
         """``proxy:status`` as of ``upper``, encoded once for every client that connects
         within a second of it: a thousand dashboards reconnecting after a restart then
-        cost one read and one encoding, not a thousand."""
+        cost one encoding, not a thousand. The same bytes serve both formats."""
         cached = self._greeting_cache
         now = time.monotonic()
         if cached is not None and cached[0] == upper and now - cached[1] < GREETING_MAX_AGE:
             return cached[2]
         assert self._greeting is not None
-        status = await self._greeting()
-        encoded = Encoded(orjson.dumps(status | {"seq": upper}), upper)
-        self._greeting_cache = (upper, now, encoded)
+        seq, body = self._greeting()
+        encoded = Encoded(body, seq)
+        self._greeting_cache = (seq, now, encoded)
         return encoded
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._formats.pop(sid, None)
         log.info("client %s disconnected (%s)", sid, reason)
 
     # -- topics --------------------------------------------------------------------
 
+    def format_of(self, sid: str) -> Format:
+        return self._formats.get(sid, Format.FULL)
+
     def topics_of(self, sid: str) -> list[str]:
         rooms = set(self.sio.rooms(sid))
-        return [t for t in ALL_TOPICS if topic_room(t) in rooms]
+        fmt = self.format_of(sid)
+        return [t for t in ALL_TOPICS if topic_room(t, fmt) in rooms]
 
     async def on_subscribe(self, sid: str, data: Any = None) -> Any:
         topics = _requested_topics(data)
         if isinstance(topics, dict):
             return topics
         for topic in topics:
-            await self.sio.enter_room(sid, topic_room(topic))
+            await self.sio.enter_room(sid, topic_room(topic, self.format_of(sid)))
         return self.topics_of(sid)
 
     async def on_unsubscribe(self, sid: str, data: Any = None) -> Any:
@@ -230,7 +250,7 @@ class SocketHub:
         if isinstance(topics, dict):
             return topics
         for topic in topics:
-            await self.sio.leave_room(sid, topic_room(topic))
+            await self.sio.leave_room(sid, topic_room(topic, self.format_of(sid)))
         return self.topics_of(sid)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -255,6 +275,19 @@ class SocketHub:
         await self.sio.shutdown()
 
 
+def _requested_format(auth: Any) -> Format:
+    """``auth.format`` (default ``full``); anything else refuses the connection."""
+    value = auth.get("format") if isinstance(auth, dict) else None
+    if value is None:
+        return Format.FULL
+    if value not in tuple(Format):
+        known = ", ".join(f"'{f}'" for f in Format)
+        raise socketio.exceptions.ConnectionRefusedError(
+            f"format: unknown event format {value!r} (auth.format must be one of {known})"
+        )
+    return Format(value)
+
+
 def _requested_topics(data: Any) -> list[str] | dict[str, Any]:
     """The topics of a subscribe request, or an error reply naming the problem."""
     topics = data.get("topics") if isinstance(data, dict) else None
@@ -270,4 +303,4 @@ def _requested_topics(data: Any) -> list[str] | dict[str, Any]:
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+    return {"success": False, "data": None, "error": {"code": code, "message": message}}

@@ -5,9 +5,9 @@
     pull:unsubscribe {model}  {model, subscribed: false}
     pull:start {model}        the job (the running one if the model is already pulling)
 
-A failed request is acked ``{"error": {code, message, details?}}``, the body REST
-would answer, through the same error mapping. ``pull:start`` also joins the room: whoever
-starts a pull wants to watch it.
+A failed request is acked ``{"success": false, "data": null, "error": {code, message,
+details?}}``, REST's error body plus the seed's ``success``, through the same mapping.
+``pull:start`` also joins the room: whoever starts a pull wants to watch it.
 
 Subscribing joins the room *before* the snapshot is read, with no await in between,
 and the ack is queued before any later broadcast: so every ``pull:progress`` a client
@@ -53,7 +53,7 @@ class PullRequests:
                 return active.view()
             latest = await self.pool.latest(model)
         except Exception as exc:
-            return to_service_error(exc).body()
+            return to_service_error(exc).reply()
         return latest.view() if latest is not None else None
 
     async def unsubscribe(self, sid: str, data: Any = None) -> Ack:
@@ -61,7 +61,7 @@ class PullRequests:
             model = _model_of(data)
             await self.hub.sio.leave_room(sid, pull_room(model))
         except Exception as exc:
-            return to_service_error(exc).body()
+            return to_service_error(exc).reply()
         return {"model": normalize_model_name(model), "subscribed": False}
 
     async def start(self, sid: str, data: Any = None) -> Ack:
@@ -71,5 +71,5 @@ class PullRequests:
             job, _ = await self.pool.request(model)
             await self.hub.sio.enter_room(sid, pull_room(model))
         except Exception as exc:
-            return to_service_error(exc).body()
+            return to_service_error(exc).reply()
         return job.view()

@@ -188,7 +188,12 @@ class TrackedWebSocket(StockWebSocket):  # type: ignore[misc]
             return None  # CLOSE received: end the handler's loop, and with it the transport
         data = await super().wait()
         if self._decode(data) is None:
-            return None  # the stock handler would raise and leave the session open
+            # The stock handler would raise and leave the session open; and ending its
+            # loop is not enough: it can be cancelled before its own close runs.
+            await eio_socket.close(
+                wait=False, abort=True, reason=eio_socket.server.reason.TRANSPORT_ERROR
+            )
+            return None
         return data
 
     def _decode(self, data: str | bytes) -> eio_packet.Packet | None:

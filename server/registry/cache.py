@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 
-from server.registry.snapshots import RegistryState
 from storage import models, providers
 from storage.database import Database
 from storage.records import ModelRecord, ProviderRecord
@@ -35,24 +34,11 @@ class RegistryCache:
         self._generation = 0
         self._cache: dict[str, bytes] = {}
         self._entries: dict[str, bytes] | None = None
-        self._state: RegistryState | None = None
 
     def invalidate(self) -> None:
         self._generation += 1
         self._cache.clear()
         self._entries = None
-        self._state = None
-
-    async def state(self) -> RegistryState:
-        """The registry as ``proxy:status`` lists it: read once per commit, not per
-        connecting client (a thousand dashboards reconnecting at once cost one read)."""
-        state = self._state
-        if state is None:
-            generation = self._generation
-            state = await RegistryState.load(self._db)
-            if generation == self._generation:
-                self._state = state
-        return state
 
     async def _visible(self) -> tuple[list[tuple[ModelRecord, ProviderRecord | None]], int]:
         generation = self._generation

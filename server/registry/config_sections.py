@@ -14,43 +14,51 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from server.errors import PayloadTooLarge, ResourceNotFound
+from server.http.json_limits import check_depth
+from server.http.schemas import INTEGRAL
 
 MAX_CONFIG_BYTES = 64 * 1024
+#: Integers are stored as JSON: bounded to what every JSON reader holds exactly as int64.
+I64 = 2**63 - 1
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    """Strict like request bodies (``server.schemas``): ``"mlock": "true"`` is refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", strict=True
+    )
 
 
 class Sampling(Section):
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=0)] | None = None
+    top_k: Annotated[int, Field(ge=0, le=I64), INTEGRAL] | None = None
     min_p: Annotated[float, Field(ge=0, le=1)] | None = None
     repeat_penalty: Annotated[float, Field(gt=0, le=10)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    seed: int | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    seed: Annotated[int, Field(ge=-I64, le=I64), INTEGRAL] | None = None
+    max_tokens: Annotated[int, Field(gt=0, le=I64), INTEGRAL] | None = None
 
 
 class Memory(Section):
-    ctx_size: Annotated[int, Field(gt=0)] | None = None
-    batch_size: Annotated[int, Field(gt=0)] | None = None
-    ubatch_size: Annotated[int, Field(gt=0)] | None = None
+    ctx_size: Annotated[int, Field(gt=0, le=I64), INTEGRAL] | None = None
+    batch_size: Annotated[int, Field(gt=0, le=I64), INTEGRAL] | None = None
+    ubatch_size: Annotated[int, Field(gt=0, le=I64), INTEGRAL] | None = None
     mlock: bool | None = None
     mmap: bool | None = None
 
 
 class Gpu(Section):
-    n_gpu_layers: Annotated[int, Field(ge=-1)] | None = None
-    main_gpu: Annotated[int, Field(ge=0)] | None = None
+    n_gpu_layers: Annotated[int, Field(ge=-1, le=I64), INTEGRAL] | None = None
+    main_gpu: Annotated[int, Field(ge=0, le=I64), INTEGRAL] | None = None
     tensor_split: list[Annotated[float, Field(ge=0)]] | None = None
     flash_attn: bool | None = None
 
 
 class Advanced(Section):
-    threads: Annotated[int, Field(gt=0)] | None = None
+    threads: Annotated[int, Field(gt=0, le=I64), INTEGRAL] | None = None
     rope_freq_base: Annotated[float, Field(gt=0)] | None = None
     rope_freq_scale: Annotated[float, Field(gt=0)] | None = None
 
@@ -62,7 +70,7 @@ class Lora(Section):
 
 class Multimodal(Section):
     mmproj_path: str | None = None
-    image_max_tokens: Annotated[int, Field(gt=0)] | None = None
+    image_max_tokens: Annotated[int, Field(gt=0, le=I64), INTEGRAL] | None = None
 
 
 SECTIONS: dict[str, type[Section]] = {
@@ -78,8 +86,10 @@ SECTIONS: dict[str, type[Section]] = {
 def validate_section(section: str, config: dict[str, Any]) -> dict[str, Any]:
     """Validate ``config`` for ``section``; known fields come back camelCase, extras as given.
 
-    Raises pydantic's ValidationError (mapped to a 422) or PayloadTooLarge.
+    Raises pydantic's ValidationError or ValidationFailed (both a 422) or PayloadTooLarge.
+    The depth check comes first: it also guards socket requests, which skip ``read_json``.
     """
+    check_depth(config, field="config")
     if len(orjson.dumps(config)) > MAX_CONFIG_BYTES:
         raise PayloadTooLarge(f"config: larger than {MAX_CONFIG_BYTES} bytes")
     parsed = SECTIONS[section].model_validate(config)

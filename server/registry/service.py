@@ -3,11 +3,14 @@
 A write is one storage transaction that changes rows and appends its events to the
 outbox (the change's own event, then a refreshed ``proxy:status``); the commit hook
 publishes them afterwards. Nothing is published for a write that raised.
+
+The events are deltas: the records the write changed (as ``GET`` shows them), the ids
+it deleted, and counts. A write never reads the whole registry, so its cost grows with
+what it changed, not with the size of the registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -25,14 +28,11 @@ from server.http.schemas import (
 from server.registry import snapshots
 from server.registry.config_sections import require_section, validate_section
 from server.registry.proxy_state import ProxyState
-from server.registry.snapshots import RegistryState
+from server.registry.snapshots import Change, prior_of
 from server.registry.upstreams import upstream_refusal
 from storage import credentials, models, providers
 from storage.database import Database, Transaction
 from storage.records import CredentialRecord, ModelRecord, ProviderRecord
-
-#: Builds one event's payload from the registry as the write left it.
-Build = Callable[[RegistryState, str], Payload]
 
 #: Allowed status changes of a model (seed 000's start/stop lifecycle).
 TRANSITIONS: dict[str, set[str]] = {
@@ -77,13 +77,13 @@ class RegistryService:
                 details=[{"field": "baseUrl", "message": refused, "type": "value_error"}],
             )
 
-    async def _log(self, tx: Transaction, *events: Build | Payload) -> None:
-        """Log the write's events, then a fresh ``proxy:status``, from one read of the rows."""
-        state = await RegistryState.load(tx)
+    async def _log(self, tx: Transaction, *events: Change | Payload) -> None:
+        """Log the write's events, then a fresh ``proxy:status`` (counts, no lists)."""
         for event in events:
-            payload = event if isinstance(event, Payload) else event(state, tx.now)
-            await tx.log_event(payload.event, payload.topic, payload.to_json())
-        status = snapshots.proxy_status(state, self.proxy.snapshot(), tx.now)
+            change = event if isinstance(event, Change) else Change(event)
+            payload = change.payload
+            await tx.log_event(payload.event, payload.topic, payload.to_json(), change.prior)
+        status = await snapshots.proxy_status_counts(tx, self.proxy.snapshot())
         await tx.log_event(status.event, status.topic, status.to_json())
 
     async def _unique_id(self, tx: Transaction, table: str, name: str) -> str:
@@ -107,7 +107,11 @@ class RegistryService:
         async with self.db.transaction() as tx:
             fields["id"] = fields["id"] or await self._unique_id(tx, "providers", body.name)
             record = await providers.insert(tx, fields)
-            await self._log(tx, _providers("created", record.id))
+            prior = prior_of(new=record.id)
+            await self._log(
+                tx,
+                await snapshots.providers_changed(tx, "created", record.id, [record], prior=prior),
+            )
         return record
 
     async def update_provider(self, provider_id: str, body: ProviderUpdate) -> ProviderRecord:
@@ -128,17 +132,31 @@ class RegistryService:
         self, provider_id: str, changes: dict[str, Any], action: str
     ) -> ProviderRecord:
         async with self.db.transaction() as tx:
+            prior = prior_of(await providers.get(tx, provider_id))
             record = await providers.update(tx, provider_id, changes)
-            await self._log(tx, _providers(action, provider_id))
+            await self._log(
+                tx,
+                await snapshots.providers_changed(tx, action, provider_id, [record], prior=prior),
+            )
         return record
 
     async def delete_provider(self, provider_id: str, *, cascade: bool) -> list[str]:
         """Delete a provider (and, with ``cascade``, its models); returns the model ids."""
         async with self.db.transaction() as tx:
+            provider = await providers.get(tx, provider_id)
+            owned = await models.list_all(tx, provider_id=provider_id)
             model_ids = await providers.delete(tx, provider_id, cascade=cascade)
-            events: list[Build | Payload] = [_providers("deleted", provider_id)]
+            events = [
+                await snapshots.providers_changed(
+                    tx, "deleted", provider_id, [], [provider_id], prior=prior_of(provider)
+                )
+            ]
             if model_ids:
-                events.append(_models("deleted", None))
+                events.append(
+                    await snapshots.models_changed(
+                        tx, "deleted", None, [], model_ids, prior=prior_of(*owned)
+                    )
+                )
             await self._log(tx, *events)
         return model_ids
 
@@ -148,8 +166,14 @@ class RegistryService:
         fields = body.model_dump()
         async with self.db.transaction() as tx:
             fields["id"] = fields["id"] or await self._unique_id(tx, "models", body.name)
+            previous = (
+                await models.other_default(tx, fields["type"], fields["id"])
+                if fields.get("is_default")
+                else None
+            )
+            replaced = await models.get(tx, previous) if previous else None
             record = await models.insert(tx, fields)
-            await self._log(tx, _models("created", record.id))
+            await self._log_models(tx, "created", record, None, replaced)
         return record
 
     async def update_model(self, model_id: str, body: ModelUpdate) -> ModelRecord:
@@ -163,15 +187,43 @@ class RegistryService:
                     action = "started"
                 elif changes["status"] != current.status and changes["status"] == "stopped":
                     action = "stopped"
+            becomes_default = changes.get("is_default", current.is_default)
+            previous = (
+                await models.other_default(tx, changes.get("type", current.type), model_id)
+                if becomes_default and (changes.get("is_default") or "type" in changes)
+                else None
+            )
+            replaced = await models.get(tx, previous) if previous else None
             record = await models.update(tx, model_id, changes)
-            await self._log(tx, _models(action, model_id))
+            await self._log_models(tx, action, record, current, replaced)
         return record
 
     async def set_default_model(self, model_id: str) -> ModelRecord:
         async with self.db.transaction() as tx:
+            current = await models.get(tx, model_id)
+            previous = await models.other_default(tx, current.type, model_id)
+            replaced = await models.get(tx, previous) if previous else None
             record = await models.update(tx, model_id, {"is_default": True})
-            await self._log(tx, _models("default", model_id))
+            await self._log_models(tx, "default", record, current, replaced)
         return record
+
+    async def _log_models(
+        self,
+        tx: Transaction,
+        action: str,
+        record: ModelRecord,
+        before: ModelRecord | None,
+        replaced_default: ModelRecord | None,
+    ) -> None:
+        """Log a model write: the model, and the default it replaced (now not default);
+        ``before`` is the model as it was (None: the write created it)."""
+        changed = [record]
+        if replaced_default is not None:
+            changed.append(await models.get(tx, replaced_default.id))
+        prior = prior_of(before, replaced_default, new=None if before else record.id)
+        await self._log(
+            tx, await snapshots.models_changed(tx, action, record.id, changed, prior=prior)
+        )
 
     async def start_model(self, model_id: str) -> ModelRecord:
         """Mark a model running (stopped|error|starting → running) in one commit."""
@@ -192,13 +244,19 @@ class RegistryService:
                     details={"field": "status", "from": current.status, "to": target},
                 )
             record = await models.update(tx, model_id, {"status": target})
-            await self._log(tx, _models(action, model_id))
+            await self._log_models(tx, action, record, current, None)
         return record
 
     async def delete_model(self, model_id: str) -> None:
         async with self.db.transaction() as tx:
+            prior = prior_of(await models.get(tx, model_id))
             await models.delete(tx, model_id)
-            await self._log(tx, _models("deleted", model_id))
+            await self._log(
+                tx,
+                await snapshots.models_changed(
+                    tx, "deleted", model_id, [], [model_id], prior=prior
+                ),
+            )
 
     async def get_config(self, model_id: str, section: str) -> dict[str, Any]:
         return await models.get_config(self.db, model_id, require_section(section))
@@ -210,7 +268,10 @@ class RegistryService:
         stored = validate_section(section, config)
         async with self.db.transaction() as tx:
             await models.put_config(tx, model_id, section, stored)
-            await self._log(tx, _models("config", model_id))
+            # The model's row (what GET shows) is unchanged: nothing in ``changed``.
+            await self._log(
+                tx, await snapshots.models_changed(tx, "config", model_id, [], prior={})
+            )
         return stored
 
     # -- credentials -------------------------------------------------------------
@@ -229,14 +290,6 @@ class RegistryService:
 
     async def credentials_status(self, provider: str) -> CredentialRecord:
         return await credentials.status(self.db, provider)
-
-
-def _models(action: str, model_id: str | None) -> Build:
-    return lambda state, now: snapshots.models_updated(state, action, model_id, now)
-
-
-def _providers(action: str, provider_id: str | None) -> Build:
-    return lambda state, now: snapshots.providers_updated(state, action, provider_id, now)
 
 
 def _credentials_event(action: str, record: CredentialRecord, now: str) -> CredentialsUpdated:

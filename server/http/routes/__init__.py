@@ -2,6 +2,7 @@
 
 from server.http.routes import (
     credentials,
+    dashboard,
     events,
     models,
     ollama,
@@ -23,4 +24,5 @@ ROUTE_TABLES = (
     events.api,
     ollama.api,
     test_client.api,
+    dashboard.api,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.http.api import RouteTable, json_response, validate
+from server.http.responses import CredentialRecord
 from server.http.schemas import CredentialsPath, CredentialsPut
 from server.keys import REGISTRY
 
@@ -33,6 +34,8 @@ async def _delete(request: web.Request) -> web.Response:
 
 
 for path in ("/api/credentials/{provider}", "/api/qwen/credentials"):
-    api.get(path, summary="Credential status (never the secret)")(_status)
-    api.post(path, summary="Set credentials", body=CredentialsPut)(_put)
-    api.delete(path, summary="Delete credentials")(_delete)
+    api.get(path, summary="Credential status (never the secret)", response=CredentialRecord)(
+        _status
+    )
+    api.post(path, summary="Set credentials", body=CredentialsPut, response=CredentialRecord)(_put)
+    api.delete(path, summary="Delete credentials", response=CredentialRecord)(_delete)

@@ -13,26 +13,28 @@ from pydantic import Field
 
 from server.errors import Unavailable
 from server.http.api import RouteTable, json_response
-from server.http.schemas import Body
-from server.keys import BUS, PROXY, REGISTRY_CACHE, SUPERVISOR
+from server.http.responses import ProcessLog, ProxyStatusView
+from server.http.schemas import Query
+from server.keys import BUS, PROXY, SUPERVISOR
 from server.registry.status import current_proxy_status
 
 api = RouteTable("proxy")
 
 
-class ProxyTarget(Body):
+class ProxyTarget(Query):
     """Which process to act on; all configured processes when omitted."""
 
     name: str | None = Field(None, max_length=64)
 
 
-class LogQuery(Body):
+class LogQuery(Query):
     tail: int = Field(100, ge=1, le=10_000)
 
 
 @api.post(
     "/api/proxy/start", summary="Start proxy processes (idempotent; waits until up)",
-    query=ProxyTarget,
+    query=ProxyTarget, response=ProxyStatusView,
+    also={503: ("A process failed to start (its name and last output)", None)},
 )  # fmt: skip
 async def start(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
@@ -42,22 +44,30 @@ async def start(request: web.Request, query: ProxyTarget) -> web.Response:
             "\n".join(p.message for p in failed),
             details={"failed": [p.spec.name for p in failed]},
         )
-    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
+    return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
 
 @api.post(
-    "/api/proxy/stop", summary="Stop proxy processes (SIGTERM, then SIGKILL)", query=ProxyTarget
+    "/api/proxy/stop",
+    summary="Stop proxy processes (SIGTERM, then SIGKILL)",
+    query=ProxyTarget,
+    response=ProxyStatusView,
 )
 async def stop(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
     await app[SUPERVISOR].stop(query.name)
-    return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
+    return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
 
-@api.get("/api/proxy/logs/{name}", summary="Last lines a proxy process wrote", query=LogQuery)
+@api.get(
+    "/api/proxy/logs/{name}",
+    summary="Last lines a proxy process wrote",
+    query=LogQuery,
+    response=ProcessLog,
+)
 async def logs(request: web.Request, query: LogQuery) -> web.Response:
     process = request.app[SUPERVISOR].get(request.match_info["name"])
     lines = process.output.tail(query.tail)
     return json_response(
-        {"name": process.spec.name, "file": str(process.output.path), "lines": lines}
+        ProcessLog(name=process.spec.name, file=str(process.output.path), lines=lines)
     )

@@ -35,24 +35,30 @@ def _installed() -> None:
         )
 
 
-def _file(path: Path) -> web.FileResponse:
+def _file(path: Path, media_type: str) -> web.FileResponse:
     _installed()
-    # no-cache: an edited page (or a re-run `npm ci`) shows on the next reload.
-    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+    # no-cache: an edited page (or a re-run `npm ci`) shows on the next reload. The type
+    # is set, not guessed from the system's mime table, so it is the one documented.
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache", "Content-Type": media_type})
 
 
-@api.get("/test-client", summary="Browser test client page (needs `npm ci`)", auth=False)
+_PAGE = {"summary": "Browser test client page (needs `npm ci`)", "auth": False, "response": str}
+
+
+@api.get("/test-client", media_type="text/html", **_PAGE)
 async def page(request: web.Request) -> web.StreamResponse:
-    return _file(PAGE)
+    return _file(PAGE, "text/html; charset=utf-8")
 
 
-api.get("/test-client/", summary="Browser test client page (needs `npm ci`)", auth=False)(page)
+api.get("/test-client/", media_type="text/html", **_PAGE)(page)
 
 
 @api.get(
     "/test-client/socket.io.min.js",
     summary="socket.io-client's browser build for the test page",
     auth=False,
+    response=str,
+    media_type="text/javascript",
 )
 async def library(request: web.Request) -> web.StreamResponse:
-    return _file(LIBRARY)
+    return _file(LIBRARY, "text/javascript; charset=utf-8")
