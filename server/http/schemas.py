@@ -66,10 +66,18 @@ def _printable(value: str) -> str:
     return value
 
 
+_UNPRINTABLE_CLASS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_INNER = f"[^{_UNPRINTABLE_CLASS}]"
+_EDGE = f"[^{_UNPRINTABLE_CLASS}{WHITESPACE}]"
+#: What a name may be, documented as sent: whitespace around it (stripped), then printable
+#: characters that start and end with something other than whitespace.
+NAME_PATTERN = f"^[{WHITESPACE}]*{_EDGE}(?:{_INNER}*{_EDGE})?[{WHITESPACE}]*$"
+
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NOT_BLANK),
     AfterValidator(_printable),
+    Field(json_schema_extra={"pattern": NAME_PATTERN}),
 ]
 SdkId = Name
 
@@ -94,7 +102,15 @@ _http_url: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
 def _check_http_url(value: str) -> str:
-    """Validate URL syntax but keep the client's spelling (no added trailing slash)."""
+    """Validate URL syntax but keep the client's spelling (no added trailing slash).
+
+    The documented pattern is checked here rather than as a string constraint, so a
+    refused URL is answered in words, not with the pattern's regular expression."""
+    if _HTTP_URL.match(value) is None:
+        raise ValueError(
+            "must be an http(s) URL such as https://api.example.com/v1 whose host is a "
+            "domain name, an IPv4 address or an [IPv6] address"
+        )
     _http_url.validate_python(value)
     return value
 
@@ -104,21 +120,34 @@ _LABEL = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 _PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_OCTET}(?:\.{_OCTET}){{3}})"
+#: RFC 3986's IPv6address, so every address the pattern admits also parses.
+_IPV6 = (
+    rf"(?:(?:{_H16}:){{6}}{_LS32}|::(?:{_H16}:){{5}}{_LS32}|(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}|(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}|(?:(?:{_H16}:){{0,6}}{_H16})?::)"
+)
 #: An http(s) URL as RFC 3986 spells one (so ``format: uri`` holds) whose host is a domain
-#: name (its last label starting with a letter, else it would read as an IPv4 address) or
-#: an IPv4 address. The server checks this pattern and then parses the URL, so the
-#: document and the server accept the same URLs.
+#: name (its last label starting with a letter, else it would read as an IPv4 address),
+#: an IPv4 address or a bracketed IPv6 one. The server checks this pattern and then
+#: parses the URL, so the document and the server accept the same URLs.
 HTTP_URL_PATTERN = (
     r"^[Hh][Tt][Tt][Pp][Ss]?://"
-    rf"(?:(?:{_LABEL}\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|{_OCTET}(?:\.{_OCTET}){{3}})"
+    rf"(?:(?:{_LABEL}\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|{_OCTET}(?:\.{_OCTET}){{3}}"
+    rf"|\[{_IPV6}\])"
     rf"(?::{_PORT})?(?:/(?:{_PCHAR}|/)*)?(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?$"
 )
 
+_HTTP_URL = re.compile(HTTP_URL_PATTERN)
+
 HttpUrl = Annotated[
     str,
-    StringConstraints(max_length=2000, pattern=HTTP_URL_PATTERN),
+    StringConstraints(max_length=2000),
     AfterValidator(_check_http_url),
-    Field(json_schema_extra={"format": "uri"}),
+    Field(json_schema_extra={"format": "uri", "pattern": HTTP_URL_PATTERN}),
 ]
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from server.http.api import RouteTable, json_response, validate
 from server.http.responses import CredentialRecord
-from server.http.schemas import CredentialsPath, CredentialsPut
+from server.http.schemas import CredentialsPath, CredentialsPut, Slug
 from server.keys import REGISTRY
 
 api = RouteTable("credentials")
@@ -34,8 +34,21 @@ async def _delete(request: web.Request) -> web.Response:
 
 
 for path in ("/api/credentials/{provider}", "/api/qwen/credentials"):
-    api.get(path, summary="Credential status (never the secret)", response=CredentialRecord)(
-        _status
-    )
-    api.post(path, summary="Set credentials", body=CredentialsPut, response=CredentialRecord)(_put)
-    api.delete(path, summary="Delete credentials", response=CredentialRecord)(_delete)
+    # the provider key is documented with the slug rules it is held to
+    params = {"provider": Slug} if "{provider}" in path else {}
+    api.get(
+        path,
+        summary="Credential status (never the secret)",
+        response=CredentialRecord,
+        path_params=params,
+    )(_status)
+    api.post(
+        path,
+        summary="Set credentials",
+        body=CredentialsPut,
+        response=CredentialRecord,
+        path_params=params,
+    )(_put)
+    api.delete(
+        path, summary="Delete credentials", response=CredentialRecord, path_params=params
+    )(_delete)
