@@ -15,6 +15,12 @@ runs on the stock path instead (:class:`StockEngine`): python-socketio's own
 ``AsyncManager.emit`` and engine.io's own transport. Delivery, order, holds and
 catch-up stay the same; what only the fast path adds is listed in the README
 ("Fast path and fallback"). Not thread-safe: one event loop.
+
+The socket input guard (``packet_guard.py``, ``polling_limit.py``: python-socketio's
+private packet dispatchers overridden, engine.io's request translation wrapped) is
+checked here too (:func:`guard_check`) and loaded by :func:`socket_server` alone; it is
+independent of the delivery path, and when its probe fails the server is
+python-socketio's stock one.
 """
 
 from __future__ import annotations
