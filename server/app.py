@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     hub = SocketHub(settings, app[GUARD])
     app[HUB] = hub
     app[METRICS] = Metrics(hub)
-    hub.sio.attach(app)
+    hub.attach(app)
 
     specs: list[RouteSpec] = [spec for table in ROUTE_TABLES for spec in table.specs]
     app[ROUTE_SPECS] = specs

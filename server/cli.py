@@ -69,6 +69,8 @@ def main(ctx: click.Context) -> None:
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without a token.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], False))
 @click.option("--ws-compression", is_flag=True, help="Deflate websocket frames (off: CPU).")
+@click.option("--no-fast-path", is_flag=True,
+              help="Stock python-socketio/engine.io delivery (slower).")  # fmt: skip
 @click.option("--event-retention", type=int, help="Events kept for replay (default 10000).")
 @click.option("--pull-workers", type=int, help="Concurrent Ollama pulls (default 2).")
 @click.option("--proxy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -79,7 +81,10 @@ def serve(**options: Any) -> None:
     """Run the server (REST + Socket.IO) until SIGTERM/SIGINT."""
     from server.app import create_app
 
+    no_fast_path = options.pop("no_fast_path")
     settings = load_settings(**options)
+    if no_fast_path:
+        settings = settings.model_copy(update={"fast_path": False})
     try:
         settings.check_bind_safety()
         app = create_app(settings)

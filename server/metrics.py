@@ -56,7 +56,7 @@ class HubCollector(Collector):
         yield GaugeMetricFamily(
             "modeldeck_client_queue_high_water_bytes",
             "Most bytes ever left unsent in one client's transport",
-            value=self.hub.websockets.high_water_bytes,
+            value=self.hub.high_water_bytes,
         )
         if self.extra is not None:
             yield from self.extra()

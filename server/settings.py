@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     ws_compression: bool = False
+    # Pre-framed writes and the hardened transport (server/realtime/engine.py); off:
+    # python-socketio's and engine.io's stock delivery, as when the start-up check fails.
+    fast_path: bool = True
     client_queue_messages: int = Field(5_000, ge=10)
     client_queue_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
     event_retention: int = Field(10_000, ge=1)

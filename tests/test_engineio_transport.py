@@ -21,6 +21,9 @@ from server.keys import HUB
 from tests.clients import eventually
 from tests.conftest import Running
 
+# The hardened transport is the fast path's (server/realtime/engine.py).
+pytestmark = pytest.mark.fast_path_only
+
 CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 MAX_PAYLOAD = 1_000_000  # engine.io's default maxPayload (max_http_buffer_size)
 

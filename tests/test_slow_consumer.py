@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 import aiohttp
+import pytest
 
 from server.keys import HUB
 from tests.clients import eventually
@@ -28,6 +29,7 @@ def _stop_reading(client) -> None:
     transport.pause_reading()
 
 
+@pytest.mark.fast_path_only
 async def test_stalled_client_is_cut_off_others_get_everything(start_server, connect) -> None:
     server: Running = await start_server(client_queue_bytes=LIMIT, client_queue_messages=1000)
     await _grow_payloads(server)
@@ -85,6 +87,7 @@ async def test_one_event_larger_than_the_bound_reaches_a_client_that_reads(
     assert hub.fanout.stats.overflows == 0 and hub.client_count == 1
 
 
+@pytest.mark.fast_path_only
 async def test_websocket_declines_deflate_unless_asked(start_server, http) -> None:
     for compression, expected in ((False, False), (True, True)):
         server: Running = await start_server(ws_compression=compression)

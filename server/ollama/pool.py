@@ -341,7 +341,7 @@ class PullPool:
         """
         job.finish(status, message, error)
         record = self._live[job.id]
-        record.fanout.finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
+        await record.fanout.finish(COMPLETE if status is PullStatus.COMPLETED else ERROR)
         try:
             async with self.db.transaction() as tx:
                 job.updated_at = tx.now

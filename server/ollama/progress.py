@@ -12,8 +12,8 @@ gets one :class:`ProgressFanout` that owns every ``pull:*`` emit for that job:
   ``finish`` (with any status change still queued before them), not by the task.
 
 One task per job sends the rest, so they leave in the order they were made: progress
-on the wire never goes backwards. ``finish`` writing synchronously is what orders the
-end before ``ollama:updated``: that event reaches sockets through the event bus's own
+on the wire never goes backwards. ``finish`` writing before it returns is what orders
+the end before ``ollama:updated``: that event reaches sockets through the event bus's own
 task once the job's transaction commits, so the pool calls ``finish`` before it
 commits, and a task that may be sleeping out its interval can no longer fall behind.
 ``pull:*`` events are ephemeral (no ``seq``, not in the event log): ``pull:subscribe``
@@ -79,17 +79,17 @@ class ProgressFanout:
             self._dirty = True
         self._wake.set()
 
-    def finish(self, event: str) -> None:
+    async def finish(self, event: str) -> None:
         """The job is over: write what is queued, its final state, then ``pull:complete``
-        or ``pull:error``, now (no await): they are on every subscriber's socket, in
-        order, before anything the caller broadcasts afterwards."""
+        or ``pull:error``, now: once awaited they are on every subscriber's socket (or
+        its queue), in order, before anything the caller broadcasts afterwards."""
         if self._done:
             return
         view = self.job.view()
         self._must_send.extend([(PROGRESS, view), (event, view)])
         self._dirty = False
         self._done = True
-        self._send_queued()
+        await self._send_queued()
         self._wake.set()  # the task finds nothing left and ends
 
     async def wait_closed(self, timeout: float) -> None:
@@ -104,26 +104,26 @@ class ProgressFanout:
         while not (self._done and not self._must_send):
             await self._wake.wait()
             self._wake.clear()
-            self._send_queued()
+            await self._send_queued()
             if self._dirty and not self._done:
                 # Sleep out the rest of the interval while lines keep updating the job,
                 # then send the state as it is by then: one emit per interval at most.
                 delay = self._last_sent + self.interval - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                self._send_queued()  # status changes made meanwhile are older
+                await self._send_queued()  # status changes made meanwhile are older
                 if self._dirty and not self._done:
                     self._dirty = False
-                    self._send(PROGRESS, self.job.view())
+                    await self._send(PROGRESS, self.job.view())
 
-    def _send_queued(self) -> None:
+    async def _send_queued(self) -> None:
         while self._must_send:
             event, data = self._must_send.popleft()
-            self._send(event, data)
+            await self._send(event, data)
 
-    def _send(self, event: str, data: dict[str, Any]) -> None:
+    async def _send(self, event: str, data: dict[str, Any]) -> None:
         self._last_sent = time.monotonic()
         try:
-            self.hub.broadcast(event, data, room=self.room)  # skips encoding if nobody listens
+            await self.hub.sio.emit(event, data, to=self.room)  # not encoded if nobody listens
         except Exception:
             log.exception("could not send %s for pull %s", event, self.job.id)

@@ -1,62 +1,70 @@
-"""Delivering one event to many clients: encode once, write the same frame to each.
+"""The one seam every server → client send goes through: python-socketio's client manager.
 
-python-socketio's ``emit`` to a room encodes the packet once but then creates a task
-per recipient, which queues it for that client's writer task, which re-encodes and
-frames it: three task switches and two copies per client. Here a broadcast is encoded
-and framed once (``Outgoing``), and for each recipient on an upgraded websocket whose
-queue is empty the frame is written straight to the transport. Recipients still on
-long-polling, or with packets queued ahead, get the same pre-encoded packet appended
-to their engine.io queue, so per-client order is always preserved.
+``AsyncServer(client_manager=BroadcastManager(...))`` makes ``sio.emit(event, data,
+to=room)`` land in :meth:`BroadcastManager.emit` — registry events from the bus,
+greetings, replays, pull progress and socket replies alike. A pub/sub manager (e.g.
+python-socketio's ``AsyncRedisManager``) can later sit under it the same way.
 
-A client that is catching up (replay after a reconnect) is *held*: live events for it
-are kept aside until its replay has been written, so the seam has no gap and no
-duplicate. Not thread-safe: one event loop.
+The manager encodes a broadcast once (a payload may come already encoded, as
+:class:`Encoded`, so the event log's bytes are reused) and hands it to a
+:class:`Transmitter` — on the fast path, pre-framed writes to each client (see
+``engine.py``); on the stock path, python-socketio's own ``AsyncManager.emit``.
+
+A client that is catching up (replay after a reconnect) is *held*: room broadcasts
+for it are kept aside until its welcome has been written, so the seam between replay
+and live events has no gap and no duplicate. Sends to one client (``to=sid``) are
+never held: they are its welcome and its replies. Not thread-safe: one event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 import socketio
-from engineio import packet as eio_packet
-
-from server.realtime.transport import FrameText, QueueLimits, WebSocketRegistry
 
 log = logging.getLogger("modeldeck.socket")
 NAMESPACE = "/"
 
 
-class Outgoing:
-    """One event, encoded once as a Socket.IO packet, an engine.io packet and a frame."""
+class Encoded:
+    """A payload already encoded as JSON, for ``sio.emit`` (not encoded again)."""
 
-    __slots__ = ("packet", "seq")
+    __slots__ = ("json", "seq")
 
-    def __init__(self, event: str, payload_json: bytes, seq: int | None = None) -> None:
-        """``payload_json`` is the payload already encoded (e.g. the event log's bytes)."""
+    def __init__(self, json: bytes, seq: int | None = None) -> None:
+        self.json = json
         self.seq = seq
-        # engine.io MESSAGE ("4") carrying a Socket.IO EVENT ("2") on the default namespace.
-        packet = b"42[" + orjson.dumps(event) + b"," + payload_json + b"]"
-        self.packet = _PreEncoded(FrameText(packet.decode(), packet))
+
+
+class Outgoing:
+    """One event for many clients: its name, its payload bytes, its seq."""
+
+    __slots__ = ("event", "payload", "seq", "wire")
+
+    def __init__(self, event: str, payload: bytes, seq: int | None = None) -> None:
+        self.event = event
+        self.payload = payload
+        self.seq = seq
+        self.wire: object = None  # the transmitter's own encoding, built once
 
     @classmethod
-    def of(cls, event: str, data: Any, seq: int | None = None) -> Outgoing:
-        """From a payload not yet encoded."""
-        return cls(event, orjson.dumps(data), seq)
+    def of(cls, event: str, data: Any) -> Outgoing:
+        if isinstance(data, Encoded):
+            return cls(event, data.json, data.seq)
+        return cls(event, orjson.dumps(data))
 
+    def packet(self) -> bytes:
+        """engine.io MESSAGE ("4") carrying a Socket.IO EVENT ("2") on namespace "/"."""
+        return b"42[" + orjson.dumps(self.event) + b"," + self.payload + b"]"
 
-class _PreEncoded(eio_packet.Packet):  # type: ignore[misc]
-    """An engine.io packet whose encoding is already known."""
-
-    def __init__(self, text: FrameText) -> None:
-        super().__init__(eio_packet.MESSAGE, data=text[1:])
-        self.text = text
-
-    def encode(self, b64: bool = False) -> FrameText | Any:
-        return self.text if not b64 else super().encode(b64)
+    def data(self) -> orjson.Fragment:
+        """The payload for python-socketio's own encoder (orjson splices it in as is)."""
+        return orjson.Fragment(self.payload)
 
 
 @dataclass
@@ -67,132 +75,154 @@ class Stats:
     queue_high_water: int = 0
 
 
-@dataclass
-class _Hold:
-    """Live events kept for a client until its catch-up has been written."""
+class Transmitter(Protocol):
+    """How bytes reach one client on the fast path (``engine.FastEngine``)."""
 
-    events: list[Outgoing] = field(default_factory=list)
+    fast: bool
+
+    def deliver(self, eio_sid: str, outgoing: Sequence[Outgoing]) -> bool: ...
+
+    async def cut_off(self, eio_sid: str, reason: str) -> None: ...
 
 
-class Fanout:
-    """Writes events to clients; the one place that knows how bytes reach a socket."""
+class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
+    """python-socketio's client manager with encode-once fan-out and catch-up holds."""
 
-    def __init__(
-        self, sio: socketio.AsyncServer, websockets: WebSocketRegistry, limits: QueueLimits
-    ) -> None:
-        self.sio = sio
-        self.websockets = websockets
-        self.limits = limits
+    def __init__(self, max_held: int) -> None:
+        super().__init__()
+        self.max_held = max_held
         self.stats = Stats()
-        self._holds: dict[str, _Hold] = {}
-        self._closing: set[asyncio.Future[None]] = set()
-        websockets.on_overflow = self._count_overflow
+        self.transmitter: Transmitter | None = None  # set by the hub; None: stock path
+        self._holds: dict[str, list[Outgoing]] = {}
+        self._pending: dict[str, list[Outgoing]] | None = None
+        self._counts: list[int] | None = None
 
-    # -- holding -----------------------------------------------------------------
+    @property
+    def fast(self) -> bool:
+        return self.transmitter is not None and self.transmitter.fast
+
+    # -- python-socketio's manager interface ---------------------------------------
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Deliver ``event`` to ``room`` (a topic/pull room, or one client's sid)."""
+        room = to or room
+        if callback is not None or namespace != NAMESPACE or not _one_argument(data):
+            # Not a shape modeldeck sends (an ack request, no or several arguments, another
+            # namespace): python-socketio's own emit, never held.
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                               callback=callback, **kwargs)  # fmt: skip
+            return
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        direct = room is not None and self.eio_sid_from_sid(room, namespace) is not None
+        holds = {} if direct else self._holds
+        ready: list[str] = []  # engine.io sids
+        held: list[tuple[str, str]] = []
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            if sid in holds:
+                held.append((sid, eio_sid))
+            else:
+                ready.append(eio_sid)
+        if self._counts is not None:
+            self._counts.append(len(ready) + len(held))
+        if not ready and not held:
+            return  # nobody listens: nothing is encoded
+        outgoing = Outgoing.of(event, data)
+        if not direct:
+            self.stats.broadcasts += 1
+        for sid, eio_sid in held:
+            hold = self._holds[sid]
+            if len(hold) < self.max_held:
+                hold.append(outgoing)
+            elif self.transmitter is not None:
+                await self.transmitter.cut_off(eio_sid, "too many events arrived during catch-up")
+        if ready:
+            await self._send(outgoing, ready, room, skip | {sid for sid, _ in held})
+
+    async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> Any:
+        self._holds.pop(sid, None)
+        return await super().disconnect(sid, namespace, **kwargs)
+
+    # -- holding -------------------------------------------------------------------
 
     def hold(self, sid: str) -> None:
-        self._holds[sid] = _Hold()
+        """Keep room broadcasts for ``sid`` aside until :meth:`release`."""
+        self._holds[sid] = []
 
-    def release(self, sid: str, *, after_seq: int) -> int:
-        """Write the held events newer than ``after_seq`` (and unsequenced ones), stop holding.
+    async def release(self, sid: str, *, after_seq: int) -> None:
+        """Send the held events newer than ``after_seq`` (and unsequenced ones), stop holding.
 
-        Synchronous on purpose: nothing can be broadcast between the last held event
-        and the end of holding.
+        The hold stays in place until its list is empty, and is removed with no await
+        after that check: whatever is broadcast meanwhile joins the list, so nothing
+        can overtake a held event.
         """
-        hold = self._holds.pop(sid, None)
-        if hold is None:
-            return 0
-        sent = 0
-        for outgoing in hold.events:
-            if outgoing.seq is None or outgoing.seq > after_seq:
-                sent += self.send(sid, outgoing)
-        return sent
-
-    def forget(self, sid: str) -> None:
+        hold = self._holds.get(sid)
+        eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
+        while hold:
+            outgoing = hold.pop(0)  # the same encoding every other recipient got
+            if eio_sid is not None and (outgoing.seq is None or outgoing.seq > after_seq):
+                await self._send(outgoing, [eio_sid], sid, set())
         self._holds.pop(sid, None)
 
-    # -- delivery ----------------------------------------------------------------
+    # -- coalescing ----------------------------------------------------------------
 
-    def broadcast(self, room: str, outgoing: Outgoing) -> int:
-        """Deliver to every member of ``room``; returns the number of recipients."""
-        return self.broadcast_batch([(room, outgoing)])[0]
+    @contextlib.contextmanager
+    def coalescing(self) -> Iterator[list[int]]:
+        """Within the block, each client's sends are collected and written at once on
+        exit (fast path): a burst of events costs one socket write per client. Yields
+        the recipient count of each ``emit`` made in the block, in order."""
+        outer = self._pending, self._counts
+        counts: list[int] = []
+        self._pending, self._counts = ({} if self.fast else None), counts
+        try:
+            yield counts
+        finally:
+            pending = self._pending
+            self._pending, self._counts = outer
+            for eio_sid, outgoing in (pending or {}).items():
+                self._deliver(eio_sid, outgoing)
 
-    def broadcast_batch(self, items: list[tuple[str, Outgoing] | None]) -> list[int]:
-        """Deliver several broadcasts in order (None: nobody listens), one write per client.
+    # -- sending -------------------------------------------------------------------
 
-        Each client's share of the batch is collected first and written at once, so a
-        burst of events costs one socket write per client instead of one per event.
-        """
-        pending: dict[str, list[Outgoing]] = {}
-        counts = []
-        participants = self.sio.manager.get_participants
-        for item in items:
-            if item is None:
-                counts.append(0)
-                continue
-            room, outgoing = item
-            self.stats.broadcasts += 1
-            count = 0
-            for sid, eio_sid in participants(NAMESPACE, room):
-                hold = self._holds.get(sid)
-                if hold is None:
-                    pending.setdefault(eio_sid, []).append(outgoing)
-                elif len(hold.events) < self.limits.max_messages:
-                    hold.events.append(outgoing)
-                else:
-                    self._cut_off(eio_sid, "too many events arrived during catch-up")
-                    continue
-                count += 1
-            counts.append(count)
-        for eio_sid, outgoing_list in pending.items():
-            self._deliver(eio_sid, outgoing_list)
-        return counts
-
-    def send(self, sid: str, outgoing: Outgoing) -> int:
-        """Deliver to one client, bypassing any hold (used for its own catch-up)."""
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid is None:
-            return 0
-        return int(self._deliver(eio_sid, [outgoing]))
-
-    def _deliver(self, eio_sid: str, outgoing: list[Outgoing]) -> bool:
-        """Write ``outgoing`` to one client, in order, as one write when possible."""
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is None or socket.closed or socket.closing:
-            return False
-        queue = socket.queue
-        ws = self.websockets.by_eio_sid.get(eio_sid)
-        if ws is not None and socket.upgraded and ws.direct and queue.empty():
-            if len(outgoing) == 1:
-                frames = outgoing[0].packet.text.frame
-            else:
-                frames = b"".join(o.packet.text.frame for o in outgoing)
-            if not ws.write_frame(frames, messages=len(outgoing)):
-                return False
-        else:
-            size = queue.qsize()
-            if size + len(outgoing) > self.limits.max_messages:
-                self._cut_off(eio_sid, f"slow consumer: {size} messages queued")
-                return False
-            for item in outgoing:
-                queue.put_nowait(item.packet)
-            self.stats.queue_high_water = max(self.stats.queue_high_water, size + len(outgoing))
-        self.stats.deliveries += len(outgoing)
-        return True
-
-    def _cut_off(self, eio_sid: str, reason: str) -> None:
-        log.warning("disconnecting %s: %s", eio_sid, reason)
-        self._count_overflow(eio_sid, reason)
-        ws = self.websockets.by_eio_sid.get(eio_sid)
-        if ws is not None:
-            ws.abort()
+    async def _send(
+        self, outgoing: Outgoing, ready: list[str], room: str | None, skip: set[Any]
+    ) -> None:
+        transmitter = self.transmitter
+        if transmitter is None or not transmitter.fast:
+            await super().emit(outgoing.event, outgoing.data(), NAMESPACE, room=room,
+                               skip_sid=list(skip))  # fmt: skip
+            self.stats.deliveries += len(ready)
             return
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is not None and not socket.closing:
-            # abort=True: no CLOSE packet, no waiting on a queue nobody drains.
-            task = asyncio.ensure_future(socket.close(wait=False, abort=True))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+        pending = self._pending
+        for eio_sid in ready:
+            if pending is not None:
+                pending.setdefault(eio_sid, []).append(outgoing)
+            else:
+                self._deliver(eio_sid, [outgoing])
 
-    def _count_overflow(self, eio_sid: str, reason: str) -> None:
-        self.stats.overflows += 1
+    def _deliver(self, eio_sid: str, outgoing: list[Outgoing]) -> None:
+        assert self.transmitter is not None
+        if self.transmitter.deliver(eio_sid, outgoing):
+            self.stats.deliveries += len(outgoing)
+
+    def room_size(self, room: str | None) -> int:
+        """Members of ``room`` (None: every connected client) on this process."""
+        if self.fast:  # the rooms layout is among what engine.check probes
+            return len(self.rooms.get(NAMESPACE, {}).get(room, ()))
+        return sum(1 for _ in self.get_participants(NAMESPACE, room))
+
+
+def _one_argument(data: Any) -> bool:
+    """``data`` is sent as the event's one argument (python-socketio expands tuples)."""
+    return data is not None and not isinstance(data, tuple)

@@ -7,7 +7,8 @@ has been written: first the events it missed (``auth.lastSeq``) or an
 ``seq`` they reflect, in both formats), then any live events newer than that seq — so a
 reconnecting dashboard sees no gap and no duplicate. ``subscribe``/``unsubscribe``
 change the rooms and are acked with the resulting list. The hub is the bus's
-``Emitter``; bytes reach sockets through ``Fanout``.
+``Emitter``; every send is an ``sio.emit``, which python-socketio hands to the
+``BroadcastManager`` (``fanout.py``), the one seam between the app and the sockets.
 """
 
 from __future__ import annotations
@@ -19,22 +20,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import socketio
+from aiohttp import web
 
 from events import codec
 from events.bus import Broadcast
 from events.names import ALL_TOPICS, Event, Format, topic_room
 from server.auth import token_matches
 from server.browser_guard import BrowserGuard
+from server.realtime import engine
 from server.realtime.catch_up import Reset, parse_last_seq
-from server.realtime.fanout import NAMESPACE, Fanout, Outgoing
-from server.realtime.packet_guard import GuardedServer
-from server.realtime.transport import (
-    QueueLimits,
-    WebSocketRegistry,
-    end_polling,
-    install_poll,
-    websocket_class,
-)
+from server.realtime.fanout import NAMESPACE, BroadcastManager, Encoded
 from server.settings import Settings
 
 log = logging.getLogger("modeldeck.socket")
@@ -61,13 +56,14 @@ class SocketHub:
     def __init__(self, settings: Settings, guard: BrowserGuard) -> None:
         self.settings = settings
         self._tasks: set[asyncio.Future[None]] = set()
-        self.websockets = WebSocketRegistry()
         self.replays_served = 0
         self.resets_sent = 0
-        limits = QueueLimits(settings.client_queue_messages, settings.client_queue_bytes)
-        self.sio = GuardedServer(
-            self.websockets.by_eio_sid,
+        self.fanout = BroadcastManager(max_held=settings.client_queue_messages)
+        self._notes: list[tuple[int, str]] = []  # logged at start-up
+        self.sio = engine.socket_server(
+            self._notes,
             async_mode="aiohttp",
+            client_manager=self.fanout,
             # The page's own origin or one --cors-origin names (the request middleware
             # refuses the others first); never [], which would turn the check off.
             cors_allowed_origins=lambda origin, environ: guard.origin_allowed(
@@ -77,24 +73,64 @@ class SocketHub:
             json=codec,
             http_compression=False,
         )
-        eio = self.sio.eio
-        eio._async = {
-            **eio._async,
-            "websocket": websocket_class(settings.ws_compression, limits, self.websockets),
-        }
-        self.fanout = Fanout(self.sio, self.websockets, limits)
+        self._path_note: tuple[int, str] = (logging.INFO, "")
+        self.engine = self._engine(settings)
+        self.fanout.transmitter = self.engine
+        self.websockets = self.engine.websockets
+        engine.guard_websockets(self.sio, self.websockets)
         self._greeting: Greeting | None = None
         self._missed: Missed | None = None
         self._current_seq: CurrentSeq = lambda: 0
-        self._greeting_cache: tuple[int, float, Outgoing] | None = None
-        self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
-        self._eio_connect = eio.handlers["connect"]
-        self._eio_message = eio.handlers["message"]
-        self._eio_disconnect = eio.handlers["disconnect"]
-        eio.on("connect", self._on_eio_connect)
-        eio.on("message", self._on_eio_message)
-        eio.on("disconnect", self._on_eio_disconnect)
+        self._greeting_cache: tuple[int, float, Encoded] | None = None
         self._formats: dict[str, Format] = {}
+
+    def _engine(self, settings: Settings) -> engine.FastEngine | engine.StockEngine:
+        """The fast path if it is wanted and the installed internals pass the check.
+
+        The choice is logged when the app starts (logging is configured by then)."""
+        if not settings.fast_path:
+            self._path_note = (
+                logging.INFO,
+                "fast path off (--no-fast-path): stock python-socketio/engine.io delivery",
+            )
+            return engine.StockEngine(self.sio)
+        problems = engine.check(self.sio)
+        if problems:
+            self._path_note = (
+                logging.WARNING,
+                "fast path off: the installed python-engineio/python-socketio differ from "
+                "what it was tested with (constraints.txt): " + "; ".join(problems)
+                + "; using their stock delivery",
+            )  # fmt: skip
+            return engine.StockEngine(self.sio)
+        self._path_note = (logging.INFO, "socket delivery: fast path")
+        return engine.FastEngine(
+            self.sio,
+            compress=settings.ws_compression,
+            max_messages=settings.client_queue_messages,
+            max_bytes=settings.client_queue_bytes,
+            connect_timeout=settings.socket_connect_timeout,
+            stats=self.fanout.stats,
+        )
+
+    @property
+    def fast_path(self) -> bool:
+        return self.engine.fast
+
+    @property
+    def high_water_bytes(self) -> int:
+        """Most bytes ever left unsent in one client's transport (fast path only)."""
+        return self.engine.high_water_bytes
+
+    def attach(self, app: web.Application) -> None:
+        """Serve Socket.IO on ``/socket.io/`` of ``app``."""
+        self.engine.attach(app)
+
+        async def announce(_: web.Application) -> None:
+            for note in (*self._notes, self._path_note):
+                log.log(*note)
+
+        app.on_startup.append(announce)
 
     def bind(self, *, greeting: Greeting, missed: Missed, current_seq: CurrentSeq) -> None:
         """Connect the hub to the state it greets clients with (set once storage is open).
@@ -106,21 +142,14 @@ class SocketHub:
     # -- Emitter protocol ------------------------------------------------------------
 
     async def emit_batch(self, batch: Sequence[Broadcast]) -> list[int]:
-        items = [
-            (b.room, Outgoing(b.event, b.payload_json, b.seq)) if self.room_size(b.room) else None
-            for b in batch
-        ]
-        return self.fanout.broadcast_batch(items)
-
-    def broadcast(self, event: str, data: Any, *, room: str, seq: int | None = None) -> int:
-        """Encode once and deliver to every member of ``room``; returns the recipients."""
-        if not self.room_size(room):
-            return 0
-        return self.fanout.broadcast(room, Outgoing.of(event, data, seq))
+        """Each broadcast through ``sio.emit``, one socket write per client for the lot."""
+        with self.fanout.coalescing() as counts:
+            for b in batch:
+                await self.sio.emit(b.event, Encoded(b.payload_json, b.seq), to=b.room)
+        return counts
 
     def room_size(self, room: str | None) -> int:
-        """Members of ``room`` (``None``: every connected client)."""
-        return len(self.sio.manager.rooms.get(NAMESPACE, {}).get(room, {}))
+        return self.fanout.room_size(room)
 
     @property
     def client_count(self) -> int:
@@ -128,62 +157,9 @@ class SocketHub:
 
     # -- connection ----------------------------------------------------------------
 
-    async def _on_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
-        """A new engine.io session: it must send a Socket.IO CONNECT within the connect
-        timeout (Node's ``connectTimeout``), or it is closed, so a client that only
-        answers pings cannot hold a session forever."""
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is not None:
-            install_poll(socket)
-        loop = asyncio.get_running_loop()
-        self._connect_deadlines[eio_sid] = loop.call_later(
-            self.settings.socket_connect_timeout, self._connect_deadline, eio_sid
-        )
-        return await self._eio_connect(eio_sid, environ)
-
-    async def _on_eio_message(self, eio_sid: str, data: Any) -> Any:
-        """Drop what arrives for a closed session (e.g. ``1`` then ``40`` in one POST
-        body): python-socketio would otherwise keep a session that no transport
-        belongs to, and it would never be removed."""
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is None or socket.closed or socket.closing:
-            return None
-        return await self._eio_message(eio_sid, data)
-
-    async def _on_eio_disconnect(self, eio_sid: str, reason: Any) -> Any:
-        """After the client's own CLOSE, answer its pending long-poll at once: engine.io
-        would hold it until the ping timeout (45 s), and the client waits for it."""
-        result = await self._eio_disconnect(eio_sid, reason)
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is not None and reason == self.sio.eio.reason.CLIENT_DISCONNECT:
-            socket.queue.put_nowait(None)  # engine.io's own "no more packets" marker
-        return result
-
-    def _connect_deadline(self, eio_sid: str) -> None:
-        self._connect_deadlines.pop(eio_sid, None)
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if socket is None or socket.closed or socket.closing:
-            return
-        if self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is not None:
-            return
-        log.info("closing engine.io session %s: no Socket.IO CONNECT in time", eio_sid)
-        self.spawn(self._close_session(eio_sid, socket))
-
-    async def _close_session(self, eio_sid: str, socket: Any) -> None:
-        """engine.io's CLOSE, then the transport itself (a websocket stays open otherwise)."""
-        await socket.close(wait=False, abort=False, reason=self.sio.eio.reason.SERVER_DISCONNECT)
-        ws = self.websockets.by_eio_sid.get(eio_sid)
-        if ws is not None:
-            await ws.going_away()
-            ws.abort()
-
-    def _transport_is_open(self, eio_sid: str | None) -> bool:
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-        return socket is not None and not socket.closed and not socket.closing
-
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> Any:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if not self._transport_is_open(eio_sid):
+        eio_sid = self.fanout.eio_sid_from_sid(sid, NAMESPACE)
+        if not self.engine.is_open(eio_sid):
             # e.g. an engine.io CLOSE then a CONNECT in one POST body: a session kept
             # now would belong to no transport and never be removed.
             return False
@@ -197,9 +173,7 @@ class SocketHub:
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
         fmt = _requested_format(auth)
-        deadline = self._connect_deadlines.pop(eio_sid, None)  # connected: no timeout
-        if deadline is not None:
-            deadline.cancel()
+        self.engine.connected(eio_sid)  # no connect timeout any more
         # Hold before joining: every broadcast from now on is kept for the welcome.
         self.fanout.hold(sid)
         self._formats[sid] = fmt
@@ -222,20 +196,20 @@ class SocketHub:
             if last_seq is not None and self._missed is not None:
                 missed = await self._missed(last_seq, upper, self.topics_of(sid), fmt)
                 if isinstance(missed, Reset):
-                    self.fanout.send(sid, Outgoing.of(Event.EVENTS_RESET, missed.payload()))
+                    await self.sio.emit(Event.EVENTS_RESET, missed.payload(), to=sid)
                     self.resets_sent += 1
                 else:
                     for seq, event, body in missed:
-                        self.fanout.send(sid, Outgoing(event, body, seq))
+                        await self.sio.emit(event, Encoded(body, seq), to=sid)
                     self.replays_served += 1
             if greeting is not None:
-                self.fanout.send(sid, greeting)
+                await self.sio.emit(Event.PROXY_STATUS, greeting, to=sid)
         except Exception:
             log.exception("could not welcome %s", sid)
         finally:
-            self.fanout.release(sid, after_seq=upper)
+            await self.fanout.release(sid, after_seq=upper)
 
-    def _greeting_for(self, upper: int) -> Outgoing:
+    def _greeting_for(self, upper: int) -> Encoded:
         """``proxy:status`` as of ``upper``, encoded once for every client that connects
         within a second of it: a thousand dashboards reconnecting after a restart then
         cost one encoding, not a thousand. The same bytes serve both formats."""
@@ -245,12 +219,11 @@ class SocketHub:
             return cached[2]
         assert self._greeting is not None
         seq, body = self._greeting()
-        outgoing = Outgoing(Event.PROXY_STATUS, body, seq)
-        self._greeting_cache = (seq, now, outgoing)
-        return outgoing
+        encoded = Encoded(body, seq)
+        self._greeting_cache = (seq, now, encoded)
+        return encoded
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.fanout.forget(sid)
         self._formats.pop(sid, None)
         log.info("client %s disconnected (%s)", sid, reason)
 
@@ -296,13 +269,7 @@ class SocketHub:
         is what a restart looks like to them, so they reconnect and replay from
         ``auth.lastSeq``.
         """
-        for handle in self._connect_deadlines.values():
-            handle.cancel()
-        self._connect_deadlines.clear()
-        for eio_sid, socket in list(self.sio.eio.sockets.items()):
-            if eio_sid not in self.websockets.by_eio_sid and not socket.closed:
-                end_polling(socket)  # long-polling, or upgrading: its poll fails now
-        await self.websockets.close_all(timeout)
+        await self.engine.close(timeout)
         for task in list(self._tasks):
             task.cancel()
         await self.sio.shutdown()

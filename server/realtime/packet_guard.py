@@ -31,12 +31,11 @@ import socketio
 from socketio import packet as sio_packet
 
 from server.errors import BadRequest, ResourceNotFound, ServiceError
+from server.realtime.engine import LIBRARY_LOGGERS, library_logger
 from server.realtime.polling_limit import limit_polling_bodies
 
 log = logging.getLogger("modeldeck.socket")
 
-#: python-socketio and python-engineio log through these; INFO there is a line per packet.
-LIBRARY_LOGGERS = ("modeldeck.socketio", "modeldeck.engineio")
 #: Names a client may not emit: python-socketio would run the connection handlers.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 DEFAULT_NAMESPACE = "/"
@@ -61,32 +60,27 @@ class Refused(Exception):
         self.ack_id = ack_id
 
 
-def library_logger(name: str) -> logging.Logger:
-    """A logger for python-socketio/engineio: warnings and errors only, no own handler."""
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.WARNING)
-    return logger
-
-
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
     """``socketio.AsyncServer`` that refuses what modeldeck's socket does not speak.
 
-    ``websockets`` maps engine.io sids to their open websockets, so that a refused
+    ``websockets`` maps engine.io sids to their open websockets (the fast path's
+    registry, set once the engine is chosen; empty on the stock path), so that a refused
     client's transport is cut at once rather than read to its end.
 
-    The python-socketio internals this leans on, all pinned by the version bounds in
-    ``pyproject.toml``: it overrides ``_handle_eio_message`` (every incoming packet)
+    Loaded only by ``engine.socket_server`` once ``engine.guard_check`` has found the
+    python-socketio internals this leans on (``constraints.txt`` pins the versions
+    tested): it overrides ``_handle_eio_message`` (every incoming packet)
     and ``_handle_event_internal`` (the task running one event's handler), and calls
     the per-type dispatchers the former calls (``_handle_connect``, ``_handle_event``
     ...). Binary packets never reach python-socketio, so its per-client attachment
     buffer stays empty.
     """
 
-    def __init__(self, websockets: Mapping[str, Abortable], **kwargs: Any) -> None:
+    def __init__(self, websockets: Mapping[str, Abortable] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("logger", library_logger(LIBRARY_LOGGERS[0]))
         kwargs.setdefault("engineio_logger", library_logger(LIBRARY_LOGGERS[1]))
         super().__init__(**kwargs)
-        self._websockets = websockets
+        self.websockets: Mapping[str, Abortable] = websockets if websockets is not None else {}
         self._signatures: dict[Callable[..., Any], inspect.Signature] = {}
         limit_polling_bodies(self.eio, on_refused=self._close_session)
 
@@ -197,7 +191,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         long-polling session is closed without waiting for a poll that may never
         come, and its CLOSE packet is left for the next poll to pick up.
         """
-        websocket = self._websockets.get(eio_sid)
+        websocket = self.websockets.get(eio_sid)
         if websocket is not None:
             websocket.abort()
         session = self.eio.sockets.get(eio_sid)
@@ -205,6 +199,11 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             await session.close(
                 wait=False, abort=websocket is not None, reason=self.reason.SERVER_DISCONNECT
             )
+            if websocket is None and session.upgraded:
+                # engine.io's own websocket (the stock path): its writer sends the CLOSE,
+                # then ends the websocket at engine.io's "no more packets" marker instead
+                # of waiting for the client to hang up.
+                session.queue.put_nowait(None)
 
     def _is_open(self, eio_sid: str) -> bool:
         session = self.eio.sockets.get(eio_sid)

@@ -36,7 +36,9 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from engineio import exceptions as engineio_exceptions
 from engineio import packet as eio_packet
-from engineio.async_drivers.aiohttp import WebSocket
+from engineio.async_drivers.aiohttp import WebSocket as StockWebSocket
+
+from server.realtime.fanout import Outgoing
 
 log = logging.getLogger("modeldeck.socket")
 
@@ -105,7 +107,27 @@ class WebSocketRegistry:
             ws.abort()
 
 
-class TrackedWebSocket(WebSocket):  # type: ignore[misc]
+class Wire(eio_packet.Packet):  # type: ignore[misc]
+    """An engine.io MESSAGE whose encoding (and websocket frame) is already known."""
+
+    def __init__(self, packet: bytes) -> None:
+        text = FrameText(packet.decode(), packet)
+        super().__init__(eio_packet.MESSAGE, data=text[1:])
+        self.text = text
+
+    def encode(self, b64: bool = False) -> FrameText | Any:
+        return self.text if not b64 else super().encode(b64)
+
+
+def wire_of(outgoing: Outgoing) -> Wire:
+    """The packet of ``outgoing``, built once for all its recipients."""
+    wire = outgoing.wire
+    if not isinstance(wire, Wire):
+        wire = outgoing.wire = Wire(outgoing.packet())
+    return wire
+
+
+class TrackedWebSocket(StockWebSocket):  # type: ignore[misc]
     compress: bool = False
     direct: bool = False  # frames may bypass aiohttp's writer (set once connected)
     limits: QueueLimits
