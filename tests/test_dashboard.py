@@ -281,7 +281,7 @@ async def test_the_page_shows_the_registry_and_every_write_within_a_second(
         error = await page.see(
             "#provider-new-baseUrl-error", "URL"
         )  # the server's 422, at the field
-        assert "http(s) URL" in error
+        assert "valid URL" in error
         await page.do("fill", selector="#provider-new-baseUrl", value="http://127.0.0.1:9/v1")
         await page.do("click", selector='form button[type="submit"]')
         await page.see('tr[data-provider="local"]', "Local")
