@@ -71,6 +71,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--proxy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML/JSON file of proxy processes to supervise.")  # fmt: skip
 @click.option("--router-port", type=int, help="Port of the built-in router (default 3001).")
+@click.option("--process-name", help="How /health and /metrics name this process (host:pid).")
 @click.option("--proxy-autostart", is_flag=True, help="Start the proxy processes at start-up.")
 def serve(**options: Any) -> None:
     """Run the server (REST + Socket.IO) until SIGTERM/SIGINT."""

@@ -10,17 +10,20 @@ they need as constructor arguments; this module alone reads ``app[...]`` to buil
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from events.bus import EventBus
+from events.tail import LogTailer
 from server.keys import (
     BUS,
     DATABASE,
     HUB,
+    INSTANCE,
+    METRICS,
     OLLAMA,
     OLLAMA_HEALTH,
     PROXY,
@@ -29,7 +32,9 @@ from server.keys import (
     REGISTRY_CACHE,
     SETTINGS,
     SUPERVISOR,
+    TAILER,
 )
+from server.metrics import process_metrics
 from server.ollama.client import OllamaClient
 from server.ollama.pool import PullPool
 from server.ollama.service import OllamaService
@@ -70,21 +75,39 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         if not settings.no_seed:
             await seed_once(db)
         cache = RegistryCache(db)
-        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db))
 
-        def on_commit(events: list[LoggedEvent]) -> None:
+        async def read_range(after: int, until: int) -> list[LoggedEvent]:
+            return await event_log.since(db, after, limit=until - after, until=until)
+
+        async def read_after(after: int, limit: int) -> list[LoggedEvent]:
+            return await event_log.since(db, after, limit=limit)
+
+        bus = EventBus(app[HUB], last_seq=await event_log.current_seq(db), read_range=read_range)
+
+        def on_commit(events: Sequence[LoggedEvent]) -> None:
             cache.invalidate()
             bus.publish(events)
 
-        db.on_commit = on_commit  # type: ignore[assignment]
+        # Other processes sharing the database: their events come through the log.
+        tailer = LogTailer(
+            data_version=lambda: event_log.data_version(db),
+            read_after=read_after,
+            deliver=on_commit,  # type: ignore[arg-type]
+            received_seq=lambda: bus.received_seq,
+        )
+        db.on_commit = on_commit
         bus.start()
+        tailer.start()
         app[DATABASE] = db
         app[BUS] = bus
+        app[TAILER] = tailer
+        app[METRICS].extra.append(process_metrics(app[INSTANCE], bus, tailer))
         app[REGISTRY_CACHE] = cache
         app[REGISTRY] = RegistryService(
             db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams
         )
         yield
+        await tailer.stop()
         await bus.stop(timeout=settings.shutdown_timeout)
     finally:
         await db.close()

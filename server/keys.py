@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from events.bus import EventBus
+from events.tail import LogTailer
 from server.browser_guard import BrowserGuard
 from server.http.api import RouteSpec
+from server.instance import Instance
 from server.metrics import Metrics
 from server.ollama.pool import PullPool
 from server.ollama.service import OllamaService
@@ -24,6 +26,7 @@ from storage.database import Database
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 BUS = web.AppKey("bus", EventBus)
+TAILER = web.AppKey("tailer", LogTailer)
 REGISTRY = web.AppKey("registry", RegistryService)
 REGISTRY_CACHE = web.AppKey("registry_cache", RegistryCache)
 HUB = web.AppKey("hub", SocketHub)
@@ -36,3 +39,4 @@ OLLAMA = web.AppKey("ollama", OllamaService)
 PULLS = web.AppKey("pulls", PullPool)
 METRICS = web.AppKey("metrics", Metrics)
 GUARD = web.AppKey("browser_guard", BrowserGuard)
+INSTANCE = web.AppKey("instance", Instance)

@@ -45,3 +45,11 @@ async def since(
         LoggedEvent(seq=r["seq"], event=r["event"], topic=r["topic"], body=bytes(r["data"]))
         for r in rows
     ]
+
+
+async def data_version(db: Database) -> int:
+    """SQLite's ``PRAGMA data_version`` on the reader connection: it changes whenever
+    another connection, of this process or another, committed. Cheap enough to poll."""
+    row = await db.fetchone("PRAGMA data_version")
+    assert row is not None
+    return int(row[0])

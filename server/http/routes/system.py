@@ -14,6 +14,7 @@ from server.keys import (
     BUS,
     DATABASE,
     HUB,
+    INSTANCE,
     METRICS,
     OLLAMA_HEALTH,
     PROXY,
@@ -52,6 +53,14 @@ async def health(request: web.Request) -> web.Response:
             "version": modeldeck_version(),
             "uptimeSeconds": round(time.monotonic() - app[STARTED_AT], 3),
             "clients": app[HUB].client_count,
+            # Which of the processes sharing the database answered, and how far it has
+            # delivered the event log to its clients.
+            "process": {
+                "id": app[INSTANCE].id,
+                "name": app[INSTANCE].name,
+                "pid": app[INSTANCE].pid,
+                "deliveredSeq": app[BUS].delivered_seq,
+            },
         },
         status=200 if db_ok else 503,
     )
