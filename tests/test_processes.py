@@ -72,6 +72,6 @@ async def test_reads_on_one_server_see_writes_made_through_another(start_server,
 
 async def test_metrics_name_the_process_and_its_delivered_seq(start_server) -> None:
     a = await start_server(process_name="left")
-    status, text = await a.api.get("/metrics")
+    _, text = await a.api.get("/metrics")
     assert 'modeldeck_process_info{id="' in text and 'name="left"' in text
     assert "modeldeck_events_delivered_seq " in text
