@@ -18,6 +18,7 @@ from aiohttp import web
 
 from events.bus import EventBus
 from events.tail import LogTailer
+from server.instance import Presence
 from server.keys import (
     BUS,
     DATABASE,
@@ -26,6 +27,7 @@ from server.keys import (
     METRICS,
     OLLAMA,
     OLLAMA_HEALTH,
+    PRESENCE,
     PROXY,
     PULLS,
     REGISTRY,
@@ -98,6 +100,9 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         db.on_commit = on_commit
         bus.start()
         tailer.start()
+        presence = Presence(db, app[INSTANCE])
+        await presence.start()
+        app[PRESENCE] = presence
         app[DATABASE] = db
         app[BUS] = bus
         app[TAILER] = tailer
@@ -107,6 +112,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
             db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams
         )
         yield
+        await presence.close()
         await tailer.stop()
         await bus.stop(timeout=settings.shutdown_timeout)
     finally:
@@ -134,10 +140,18 @@ async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
     pulls within ``shutdown_timeout``, so workers stop before the database closes.
     """
     settings = app[SETTINGS]
+    presence = app[PRESENCE]
     pool = PullPool(
-        db=app[DATABASE], service=app[OLLAMA], hub=app[HUB], workers=settings.pull_workers
+        db=app[DATABASE],
+        service=app[OLLAMA],
+        hub=app[HUB],
+        workers=settings.pull_workers,
+        owner=presence.instance.id,
+        live=presence.live,
+        peers=lambda: presence.peers,
     )
     await pool.start()
+    presence.on_beat.append(pool.fail_orphans)
     app[PULLS] = pool
     try:
         yield

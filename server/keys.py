@@ -11,7 +11,7 @@ from events.bus import EventBus
 from events.tail import LogTailer
 from server.browser_guard import BrowserGuard
 from server.http.api import RouteSpec
-from server.instance import Instance
+from server.instance import Instance, Presence
 from server.metrics import Metrics
 from server.ollama.pool import PullPool
 from server.ollama.service import OllamaService
@@ -40,3 +40,4 @@ PULLS = web.AppKey("pulls", PullPool)
 METRICS = web.AppKey("metrics", Metrics)
 GUARD = web.AppKey("browser_guard", BrowserGuard)
 INSTANCE = web.AppKey("instance", Instance)
+PRESENCE = web.AppKey("presence", Presence)
