@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> web.Application:
     app[INSTANCE] = Instance.current(settings.process_name)
     supervisor = Supervisor.from_settings(settings)
     app[SUPERVISOR] = supervisor
-    app[PROXY] = supervisor
+    app[PROXY] = supervisor  # until storage is open: then the supervision lease
 
     hub = SocketHub(settings, app[GUARD])
     app[HUB] = hub

@@ -24,6 +24,7 @@ from server.keys import (
     DATABASE,
     HUB,
     INSTANCE,
+    LEASE,
     METRICS,
     OLLAMA,
     OLLAMA_HEALTH,
@@ -48,6 +49,7 @@ from server.registry.cache import RegistryCache
 from server.registry.seeding import seed_once
 from server.registry.service import RegistryService
 from server.registry.status import current_proxy_status
+from server.supervisor.lease import SupervisionLease
 from storage import event_log
 from storage.database import Database
 from storage.records import LoggedEvent
@@ -103,6 +105,8 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         presence = Presence(db, app[INSTANCE])
         await presence.start()
         app[PRESENCE] = presence
+        lease = SupervisionLease(db, app[SUPERVISOR], presence)
+        app[PROXY] = app[LEASE] = lease
         app[DATABASE] = db
         app[BUS] = bus
         app[TAILER] = tailer
@@ -160,18 +164,18 @@ async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def supervisor_context(app: web.Application) -> AsyncIterator[None]:
-    """Publish process changes through the registry service; stop all children on exit."""
-    supervisor = app[SUPERVISOR]
-    supervisor.on_change = app[REGISTRY].publish_proxy_status
+    """Publish process changes through the registry service; supervise only while this
+    process holds the lease; stop all children (and free the lease) on exit."""
+    supervisor, lease = app[SUPERVISOR], app[LEASE]
+    lease.publish = app[REGISTRY].publish_proxy_status
+    supervisor.on_change = lease.changed
     supervisor.open()
-    if app[SETTINGS].proxy_autostart:
-        failed = await supervisor.start()
-        for process in failed:
-            log.error("%s", process.message)
+    for message in await lease.open(autostart=app[SETTINGS].proxy_autostart):
+        log.error("%s", message)
     try:
         yield
     finally:
-        await supervisor.close()
+        await lease.close()
         supervisor.on_change = None
 
 

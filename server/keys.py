@@ -20,6 +20,7 @@ from server.registry.cache import RegistryCache
 from server.registry.proxy_state import ProxyState
 from server.registry.service import RegistryService
 from server.settings import Settings
+from server.supervisor.lease import SupervisionLease
 from server.supervisor.service import Supervisor
 from storage.database import Database
 
@@ -34,6 +35,7 @@ STARTED_AT = web.AppKey("started_at", float)
 ROUTE_SPECS = web.AppKey[list[RouteSpec]]("route_specs")
 PROXY = web.AppKey[ProxyState]("proxy")
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
+LEASE = web.AppKey("supervision_lease", SupervisionLease)
 OLLAMA_HEALTH = web.AppKey[Callable[[], Awaitable[bool]]]("ollama_health")
 OLLAMA = web.AppKey("ollama", OllamaService)
 PULLS = web.AppKey("pulls", PullPool)

@@ -4,6 +4,8 @@
 Start and stop answer with that same payload once the processes have settled: start
 returns when each chosen process answers on its port or has failed (503 naming the
 failure, with the process's last output), so a script can rely on the status code.
+They work through any process sharing the database: the one holding the supervision
+lease acts (``server.supervisor.lease``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import Field
 from server.errors import Unavailable
 from server.http.api import RouteTable, json_response
 from server.http.schemas import Body
-from server.keys import BUS, PROXY, REGISTRY_CACHE, SUPERVISOR
+from server.keys import BUS, LEASE, PROXY, REGISTRY_CACHE, SUPERVISOR
 from server.registry.status import current_proxy_status
 
 api = RouteTable("proxy")
@@ -36,11 +38,11 @@ class LogQuery(Body):
 )  # fmt: skip
 async def start(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
-    failed = await app[SUPERVISOR].start(query.name)
+    failed = await app[LEASE].start(query.name)
     if failed:
         raise Unavailable(
-            "\n".join(p.message for p in failed),
-            details={"failed": [p.spec.name for p in failed]},
+            "\n".join(message for _, message in failed),
+            details={"failed": [name for name, _ in failed]},
         )
     return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
 
@@ -50,7 +52,7 @@ async def start(request: web.Request, query: ProxyTarget) -> web.Response:
 )
 async def stop(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
-    await app[SUPERVISOR].stop(query.name)
+    await app[LEASE].stop(query.name)
     return json_response(await current_proxy_status(app[REGISTRY_CACHE], app[PROXY], app[BUS]))
 
 
