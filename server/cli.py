@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 
 from server.admin.cli import register_admin_commands
 from server.settings import Settings
+from server.workers import port_in_use, run_workers, worker_index
 from storage.secret_key import SecretKeyError
 
 
@@ -71,6 +74,9 @@ def main(ctx: click.Context) -> None:
 @click.option("--proxy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML/JSON file of proxy processes to supervise.")  # fmt: skip
 @click.option("--router-port", type=int, help="Port of the built-in router (default 3001).")
+@click.option("--workers", type=int,
+              help="Server processes sharing the port (default 1; websocket clients only "
+                   "when more than 1).")  # fmt: skip
 @click.option("--process-name", help="How /health and /metrics name this process (host:pid).")
 @click.option("--proxy-autostart", is_flag=True, help="Start the proxy processes at start-up.")
 def serve(**options: Any) -> None:
@@ -78,8 +84,14 @@ def serve(**options: Any) -> None:
     from server.app import create_app
 
     settings = load_settings(**options)
+    worker = worker_index()
     try:
         settings.check_bind_safety()
+        if worker is None and settings.workers > 1:
+            sys.exit(_run_workers(settings))
+        if worker is not None and settings.process_name is None:
+            name = f"{socket.gethostname()}:{os.getpid()}/w{worker}"
+            settings = settings.model_copy(update={"process_name": name})
         app = create_app(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -100,10 +112,24 @@ def serve(**options: Any) -> None:
             access_log=None,
             print=lambda *_: None,
             handle_signals=True,
+            reuse_port=True if worker is not None else None,
         )
     except SecretKeyError as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(0)
+
+
+def _run_workers(settings: Settings) -> int:
+    """The parent of ``--workers N``: a one-line error if the port is taken, else run them."""
+    if settings.port == 0:
+        raise click.UsageError("--workers needs a fixed --port (not 0)")
+    problem = port_in_use(settings.host, settings.port)
+    if problem is not None:
+        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {problem}")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run_workers(settings.workers)
 
 
 @main.command()

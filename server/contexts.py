@@ -107,10 +107,12 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         app[PRESENCE] = presence
         lease = SupervisionLease(db, app[SUPERVISOR], presence)
         app[PROXY] = app[LEASE] = lease
+        app[METRICS].extra.append(
+            process_metrics(app[INSTANCE], bus, tailer, supervises=lambda: lease.held)
+        )
         app[DATABASE] = db
         app[BUS] = bus
         app[TAILER] = tailer
-        app[METRICS].extra.append(process_metrics(app[INSTANCE], bus, tailer))
         app[REGISTRY_CACHE] = cache
         app[REGISTRY] = RegistryService(
             db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams

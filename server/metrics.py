@@ -71,7 +71,7 @@ class HubCollector(Collector):
 
 
 def process_metrics(
-    instance: Instance, bus: EventBus, tailer: LogTailer
+    instance: Instance, bus: EventBus, tailer: LogTailer, supervises: Callable[[], bool]
 ) -> Callable[[], Iterator[Metric]]:
     """Which process answered, and how far it has delivered the shared event log."""
 
@@ -86,6 +86,10 @@ def process_metrics(
         yield CounterMetricFamily(
             "modeldeck_events_tailed", "Events read from the log that other processes committed",
             value=tailer.tailed,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "modeldeck_supervises_proxies", "1 while this process holds the supervision lease",
+            value=int(supervises()),
         )  # fmt: skip
         yield CounterMetricFamily(
             "modeldeck_event_gap_fills", "Times a gap in seq was filled from the log",

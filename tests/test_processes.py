@@ -40,6 +40,8 @@ async def test_writes_through_either_server_reach_clients_of_both_in_seq_order(
     for server in (a, b):
         _, health = await server.api.get("/health")
         assert health["process"]["deliveredSeq"] == last
+    supervising = [(await s.api.get("/health"))[1]["process"]["supervisesProxies"] for s in (a, b)]
+    assert supervising == [True, False]  # a started first: a holds the lease
 
 
 async def test_replay_on_one_server_of_events_committed_through_another(
