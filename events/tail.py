@@ -23,7 +23,7 @@ from events.bus import CommittedEvent
 log = logging.getLogger(__name__)
 
 #: How often ``data_version`` is asked for: the bound on cross-process delivery delay.
-TAIL_INTERVAL = 0.015
+TAIL_INTERVAL = 0.01
 #: Events read per query; a longer backlog is read page by page.
 PAGE = 1000
 

@@ -54,6 +54,10 @@ async def test_a_second_process_starting_leaves_the_first_ones_pulls_running(
     b = await start_server(ollama_url=standin.url)
     assert (await job_of(b, job["id"]))["status"] == "downloading"
     assert (await job_of(a, job["id"]))["status"] == "downloading"
+    status, refused = await b.api.delete(f"/api/ollama/pulls/{job['id']}")
+    assert status == 409 and "cancel it through that process" in refused["error"]["message"]
+    status, cancelled = await a.api.delete(f"/api/ollama/pulls/{job['id']}")
+    assert status == 200 and cancelled["status"] == "cancelled"
 
 
 async def test_a_pull_of_a_killed_process_fails_on_the_others(
