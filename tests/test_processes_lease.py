@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -99,3 +100,29 @@ async def test_a_second_process_does_not_touch_the_first_ones_proxies(
             await asyncio.sleep(0.05)
     assert pids(await status_of(http, a.url)) == first
     assert all(pid is not None and alive(pid) for pid in first.values())
+
+
+async def test_when_the_holder_shuts_down_another_process_takes_the_proxies_over(
+    processes: list[ServerProcess], tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    config = write_config(tmp_path, {"webby": {"command": HTTP_SERVER, "port": free_port()}})
+    db = tmp_path / "shared.db"
+    args = ("--router-port", str(free_port()), "--proxy-config", str(config),
+            "--proxy-autostart")  # fmt: skip
+    for _ in range(2):
+        proc = ServerProcess(db, *args)
+        processes.append(proc)
+        await proc.start()
+    a, b = processes
+    first = pids(await status_of(http, a.url))
+    await a.signal(signal.SIGTERM)
+    assert await a.wait(15) == 0
+    for pid in first.values():  # a stopped its own children on the way out
+        assert pid is not None
+        await wait_gone(pid)
+    async with asyncio.timeout(10):
+        while (now := await status_of(http, b.url))["status"] != "running":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert all(pid is not None and alive(pid) for pid in pids(now).values())
+    async with http.get(f"{b.url}/health") as resp:
+        assert (await resp.json())["process"]["supervisesProxies"] is True
