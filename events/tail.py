@@ -8,6 +8,11 @@ tailer asks for it every ``interval`` seconds and reads ``seq > received`` only 
 changed. The events it reads go to ``deliver`` (the bus, after the read caches are
 invalidated); seqs this process already published are dropped by the bus.
 
+Before it reads the log, the ``on_change`` hooks run: other state that processes
+share through the database (pull jobs run elsewhere) is read first, so what they
+announce leaves before the events committed with it, as it does in the process that
+committed them.
+
 Like the bus it knows no SQL: it is driven by two storage functions.
 """
 
@@ -27,6 +32,7 @@ TAIL_INTERVAL = 0.01
 #: Events read per query; a longer backlog is read page by page.
 PAGE = 1000
 
+OnChange = Callable[[], Awaitable[None]]
 DataVersion = Callable[[], Awaitable[int]]
 ReadAfter = Callable[[int, int], Awaitable[Sequence[CommittedEvent]]]
 Deliver = Callable[[Sequence[CommittedEvent]], None]
@@ -52,6 +58,8 @@ class LogTailer:
         self._task: asyncio.Task[None] | None = None
         #: Events this tailer read from the log (for /metrics).
         self.tailed = 0
+        #: Run (in order) whenever the database changed, before the log is read.
+        self.on_change: list[OnChange] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-log-tailer")
@@ -71,6 +79,8 @@ class LogTailer:
                 version = await self._data_version()
                 if version != seen:
                     seen = version
+                    for hook in self.on_change:
+                        await hook()
                     await self.catch_up()
                 if failing:
                     log.warning("the event log is readable again")

@@ -158,10 +158,12 @@ async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
     )
     await pool.start()
     presence.on_beat.append(pool.fail_orphans)
+    app[TAILER].on_change.append(pool.remote.poll)  # jobs other processes run
     app[PULLS] = pool
     try:
         yield
     finally:
+        app[TAILER].on_change.remove(pool.remote.poll)
         await pool.close(timeout=settings.shutdown_timeout)
 
 

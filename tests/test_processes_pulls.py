@@ -38,6 +38,8 @@ async def test_two_requests_through_two_processes_share_one_job_followed_on_both
     done = await on_b.next("pull:complete", timeout=20)
     assert done["id"] == job["id"] and done["percent"] == 100
     await on_b.wait_for("ollama:updated")  # through the event log
+    ends = [name for name, _ in on_b.events if name in ("pull:complete", "ollama:updated")]
+    assert ends == ["pull:complete", "ollama:updated"]  # as on the process that pulled
     assert pulled_models(standin) == ["tinyllama:latest"]  # pulled once, by a
     percents = [d["percent"] for d in on_b.of("pull:progress")]
     assert percents == sorted(percents)

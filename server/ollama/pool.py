@@ -130,7 +130,6 @@ class PullPool:
             asyncio.create_task(self._worker(), name=f"pull-worker-{n}")
             for n in range(self.workers)
         ]
-        self.remote.start()
 
     async def fail_orphans(self) -> None:
         """Fail the jobs of a process sharing the database that stopped beating."""

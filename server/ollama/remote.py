@@ -2,20 +2,20 @@
 
 A job runs in the process that created it (its row names the owner). That process
 stores the job's progress every few tenths of a second while other processes share
-the database; here every other process reads those rows every ``interval`` and feeds
-a mirror of the job to a ``ProgressFanout`` of its own, so its subscribers see the same
-``pull:progress`` (coalesced as the owner's are), then ``pull:complete``/``pull:error``.
-A job appears here as soon as its row does, so a client that subscribed before the pull
-started, on any process, follows it from its start.
+the database; every other process reads those rows whenever the database changed
+(``poll`` is a hook of the event-log tailer) and feeds a mirror of the job to a
+``ProgressFanout`` of its own, so its subscribers see the same ``pull:progress``
+(coalesced as the owner's are), then ``pull:complete``/``pull:error``. A job appears
+here as soon as its row does, so a client that subscribed before the pull started, on
+any process, follows it from its start.
 
-The job's final ``ollama:updated`` reaches this process through the event log, on its
-own path: a subscriber here may see it just before ``pull:complete``.
+The job's final row and its ``ollama:updated`` are one transaction, and the tailer
+runs ``poll`` before it reads the log: ``pull:complete`` is written to the sockets
+before ``ollama:updated`` reaches the bus, the same order as in the owner's process.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 
@@ -28,33 +28,22 @@ from storage.pull_jobs import PullJobRow
 
 log = logging.getLogger("modeldeck.pulls")
 
-POLL_INTERVAL = 0.1
-
-
 class RemoteJobs:
     """Mirrors of the jobs other processes run. One event loop; not thread-safe."""
 
-    def __init__(
-        self, db: Database, hub: SocketHub, owner: str, interval: float = POLL_INTERVAL
-    ) -> None:
+    def __init__(self, db: Database, hub: SocketHub, owner: str) -> None:
         self.db = db
         self.hub = hub
         self.owner = owner
-        self.interval = interval
         self._jobs: dict[str, tuple[PullJob, ProgressFanout]] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="remote-pulls")
+        self._closed = False
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for _, fanout in self._jobs.values():
+        """Stop following (``poll`` does nothing after this); let final events go out."""
+        self._closed = True
+        jobs, self._jobs = list(self._jobs.values()), {}
+        for _, fanout in jobs:
             await fanout.wait_closed(timeout=0.1)
-        self._jobs.clear()
 
     def get(self, job_id: str) -> PullJob | None:
         found = self._jobs.get(job_id)
@@ -69,15 +58,16 @@ class RemoteJobs:
         self._jobs[row.id] = (job, ProgressFanout(self.hub, job))
         return job
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except Exception:
-                log.exception("could not read the pull jobs of other processes")
-
     async def poll(self) -> None:
+        """Re-read the jobs other processes run; on every change of the database."""
+        if self._closed:
+            return
+        try:
+            await self._poll()
+        except Exception:
+            log.exception("could not read the pull jobs of other processes")
+
+    async def _poll(self) -> None:
         rows = await pull_jobs.others_and(self.db, self.owner, list(self._jobs))
         now = time.monotonic()
         for row in rows:
