@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,11 @@ from tests.test_supervisor import alive, wait_gone
 async def processes() -> AsyncIterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     yield started
-    for proc in started:
+    for proc in started:  # SIGTERM: the parent waits for its workers to exit
+        if proc.proc is not None and proc.proc.returncode is None:
+            await proc.signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await proc.wait(15)
         await proc.kill()
 
 
