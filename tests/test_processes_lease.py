@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +24,11 @@ NAMES = ("providerRouter", "webby")
 async def processes() -> AsyncIterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     yield started
-    for proc in started:
+    for proc in started:  # SIGTERM: the holder stops its proxies (SIGKILL would leave them)
+        if proc.proc is not None and proc.proc.returncode is None:
+            await proc.signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await proc.wait(15)
         await proc.kill()
 
 
