@@ -108,8 +108,8 @@ def _check_http_url(value: str) -> str:
     refused URL is answered in words, not with the pattern's regular expression."""
     if _HTTP_URL.match(value) is None:
         raise ValueError(
-            "must be an http(s) URL such as https://api.example.com/v1 whose host is a "
-            "domain name, an IPv4 address or an [IPv6] address"
+            "must be a valid URL: http(s)://host[:port][/path], the host a domain name, "
+            "an IPv4 address or an [IPv6] address (e.g. https://api.example.com/v1)"
         )
     _http_url.validate_python(value)
     return value
