@@ -4,6 +4,7 @@
 #
 #   bench/fanout.sh                      # node, py-fast-nc and modeldeck at 100/500/1000
 #   bench/fanout.sh --sizes "1000" --quick
+#   MODELDECK_SERVE_ARGS="--workers 2" bench/fanout.sh --sizes 1000   # two processes
 #
 # The harness is copied to a scratch folder (the shared copy is read-only); each
 # modeldeck event is triggered by one REST write (PATCH of a model), and the load
@@ -18,7 +19,7 @@ chmod -R u+w "$scratch"
 cd "$scratch"
 ./setup.sh >/dev/null
 exec ./run_bench.sh --servers "node py-fast-nc" "$@" --target modeldeck \
-  --target-cmd "exec $here/.venv/bin/modeldeck serve --port {port} --db {dir}/bench.db --log-level WARNING" \
+  --target-cmd "exec $here/.venv/bin/modeldeck serve --port {port} --db {dir}/bench.db --log-level WARNING ${MODELDECK_SERVE_ARGS:-}" \
   --target-ready-path /health -- \
   --trigger-url '{base}/api/models/gemini-1.5-flash' --trigger-method PATCH \
   --trigger-body '{"description": "bench {run} {i}"}' \

@@ -17,7 +17,18 @@ from server.contexts import CLEANUP_CONTEXTS, close_sockets
 from server.http.api import RouteSpec
 from server.http.middlewares import request_pipeline
 from server.http.routes import ROUTE_TABLES
-from server.keys import GUARD, HUB, METRICS, PROXY, ROUTE_SPECS, SETTINGS, STARTED_AT, SUPERVISOR
+from server.instance import Instance
+from server.keys import (
+    GUARD,
+    HUB,
+    INSTANCE,
+    METRICS,
+    PROXY,
+    ROUTE_SPECS,
+    SETTINGS,
+    STARTED_AT,
+    SUPERVISOR,
+)
 from server.metrics import Metrics
 from server.realtime.hub import SocketHub
 from server.settings import Settings
@@ -30,9 +41,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[GUARD] = BrowserGuard(settings)
     app[STARTED_AT] = time.monotonic()
+    app[INSTANCE] = Instance.current(settings.process_name)
     supervisor = Supervisor.from_settings(settings)
     app[SUPERVISOR] = supervisor
-    app[PROXY] = supervisor
+    app[PROXY] = supervisor  # until storage is open: then the supervision lease
 
     hub = SocketHub(settings, app[GUARD])
     app[HUB] = hub

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from server.admin.cli import register_admin_commands
 from server.settings import Settings
+from server.workers import port_in_use, run_workers, worker_index
 from storage.secret_key import SecretKeyError
 
 
@@ -76,6 +78,10 @@ def main(ctx: click.Context) -> None:
 @click.option("--proxy-config", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="TOML/JSON file of proxy processes to supervise.")  # fmt: skip
 @click.option("--router-port", type=int, help="Port of the built-in router (default 3001).")
+@click.option("--workers", type=int,
+              help="Server processes sharing the port (default 1; websocket clients only "
+                   "when more than 1).")  # fmt: skip
+@click.option("--process-name", help="How /health and /metrics name this process (host:pid).")
 @click.option("--proxy-autostart", is_flag=True, help="Start the proxy processes at start-up.")
 def serve(**options: Any) -> None:
     """Run the server (REST + Socket.IO) until SIGTERM/SIGINT."""
@@ -85,8 +91,14 @@ def serve(**options: Any) -> None:
     settings = load_settings(**options)
     if no_fast_path:
         settings = settings.model_copy(update={"fast_path": False})
+    worker = worker_index()
     try:
         settings.check_bind_safety()
+        if worker is None and settings.workers > 1:
+            sys.exit(_run_workers(settings))
+        if worker is not None and settings.process_name is None:
+            name = f"{socket.gethostname()}:{os.getpid()}/w{worker}"
+            settings = settings.model_copy(update={"process_name": name})
         app = create_app(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -96,7 +108,7 @@ def serve(**options: Any) -> None:
     # Bind before anything starts (database, pulls, proxy children): a port in use is
     # one line and exit 1, and nothing is left half started.
     try:
-        sock = listening_socket(settings.host, settings.port)
+        sock = listening_socket(settings.host, settings.port, reuse_port=worker is not None)
     except OSError as exc:
         where = f"{settings.host}:{settings.port}"
         click.echo(f"error: cannot listen on {where}: {_why(exc)}", err=True)
@@ -124,12 +136,13 @@ def serve(**options: Any) -> None:
     sys.exit(0)
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket for ``host:port`` (IPv4 first for names like localhost)."""
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, listening TCP socket for ``host:port`` (IPv4 first for names like localhost);
+    ``reuse_port`` for the workers of ``--workers N``, which share one port."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     infos.sort(key=lambda info: info[0] != socket.AF_INET)
     family, _, _, _, address = infos[0]
-    sock = socket.create_server(address[:2], family=family, backlog=128)
+    sock = socket.create_server(address[:2], family=family, backlog=128, reuse_port=reuse_port)
     sock.setblocking(False)
     return sock
 
@@ -157,6 +170,19 @@ def ready_line(settings: Settings, sock: socket.socket, *, key_generated: bool, 
             f"; new secret key file {settings.key_file} (back it up with the database)"
         )
     return line
+
+
+def _run_workers(settings: Settings) -> int:
+    """The parent of ``--workers N``: a one-line error if the port is taken, else run them."""
+    if settings.port == 0:
+        raise click.UsageError("--workers needs a fixed --port (not 0)")
+    problem = port_in_use(settings.host, settings.port)
+    if problem is not None:
+        raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {problem}")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return run_workers(settings.workers)
 
 
 @main.command()

@@ -10,7 +10,7 @@ they need as constructor arguments; this module alone reads ``app[...]`` to buil
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -18,19 +18,27 @@ from aiohttp import web
 
 from events.bus import EventBus
 from events.names import Format
+from events.tail import LogTailer
+from server.instance import Presence
 from server.keys import (
     BUS,
     DATABASE,
     HUB,
+    INSTANCE,
+    LEASE,
+    METRICS,
     OLLAMA,
     OLLAMA_HEALTH,
+    PRESENCE,
     PROXY,
     PULLS,
     REGISTRY,
     REGISTRY_CACHE,
     SETTINGS,
     SUPERVISOR,
+    TAILER,
 )
+from server.metrics import process_metrics
 from server.ollama.client import OllamaClient
 from server.ollama.pool import PullPool
 from server.ollama.service import OllamaService
@@ -42,6 +50,8 @@ from server.registry import snapshots
 from server.registry.cache import RegistryCache
 from server.registry.seeding import seed_once
 from server.registry.service import RegistryService
+from server.supervisor.lease import SupervisionLease
+from storage import event_log
 from storage.clock import utc_now_iso
 from storage.database import Database
 from storage.records import LoggedEvent
@@ -71,23 +81,49 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         if not settings.no_seed:
             await seed_once(db)
         cache = RegistryCache(db)
+
+        async def read_range(after: int, until: int) -> list[LoggedEvent]:
+            return await event_log.since(db, after, limit=until - after, until=until)
+
+        async def read_after(after: int, limit: int) -> list[LoggedEvent]:
+            return await event_log.since(db, after, limit=limit)
+
         # Loaded before the bus starts and before any write: the mirror's seq is the log's.
         mirror = await snapshots.load_mirror(db)
-        bus = EventBus(app[HUB], mirror, last_seq=mirror.seq)
+        bus = EventBus(app[HUB], mirror, last_seq=mirror.seq, read_range=read_range)
 
-        def on_commit(events: list[LoggedEvent]) -> None:
+        def on_commit(events: Sequence[LoggedEvent]) -> None:
             cache.invalidate()
             bus.publish(events)
 
-        db.on_commit = on_commit  # type: ignore[assignment]
+        # Other processes sharing the database: their events come through the log.
+        tailer = LogTailer(
+            data_version=lambda: event_log.data_version(db),
+            read_after=read_after,
+            deliver=on_commit,  # type: ignore[arg-type]
+            received_seq=lambda: bus.received_seq,
+        )
+        db.on_commit = on_commit
         bus.start()
+        tailer.start()
+        presence = Presence(db, app[INSTANCE])
+        await presence.start()
+        app[PRESENCE] = presence
+        lease = SupervisionLease(db, app[SUPERVISOR], presence)
+        app[PROXY] = app[LEASE] = lease
+        app[METRICS].extra.append(
+            process_metrics(app[INSTANCE], bus, tailer, supervises=lambda: lease.held)
+        )
         app[DATABASE] = db
         app[BUS] = bus
+        app[TAILER] = tailer
         app[REGISTRY_CACHE] = cache
         app[REGISTRY] = RegistryService(
             db, app[PROXY], allow_link_local_upstreams=settings.allow_link_local_upstreams
         )
         yield
+        await presence.close()
+        await tailer.stop()
         await bus.stop(timeout=settings.shutdown_timeout)
     finally:
         await db.close()
@@ -114,30 +150,40 @@ async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
     pulls within ``shutdown_timeout``, so workers stop before the database closes.
     """
     settings = app[SETTINGS]
+    presence = app[PRESENCE]
     pool = PullPool(
-        db=app[DATABASE], service=app[OLLAMA], hub=app[HUB], workers=settings.pull_workers
+        db=app[DATABASE],
+        service=app[OLLAMA],
+        hub=app[HUB],
+        workers=settings.pull_workers,
+        owner=presence.instance.id,
+        live=presence.live,
+        peers=lambda: presence.peers,
     )
     await pool.start()
+    presence.on_beat.append(pool.fail_orphans)
+    app[TAILER].on_change.append(pool.remote.poll)  # jobs other processes run
     app[PULLS] = pool
     try:
         yield
     finally:
+        app[TAILER].on_change.remove(pool.remote.poll)
         await pool.close(timeout=settings.shutdown_timeout)
 
 
 async def supervisor_context(app: web.Application) -> AsyncIterator[None]:
-    """Publish process changes through the registry service; stop all children on exit."""
-    supervisor = app[SUPERVISOR]
-    supervisor.on_change = app[REGISTRY].publish_proxy_status
+    """Publish process changes through the registry service; supervise only while this
+    process holds the lease; stop all children (and free the lease) on exit."""
+    supervisor, lease = app[SUPERVISOR], app[LEASE]
+    lease.publish = app[REGISTRY].publish_proxy_status
+    supervisor.on_change = lease.changed
     supervisor.open()
-    if app[SETTINGS].proxy_autostart:
-        failed = await supervisor.start()
-        for process in failed:
-            log.error("%s", process.message)
+    for message in await lease.open(autostart=app[SETTINGS].proxy_autostart):
+        log.error("%s", message)
     try:
         yield
     finally:
-        await supervisor.close()
+        await lease.close()
         supervisor.on_change = None
 
 

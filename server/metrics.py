@@ -12,9 +12,17 @@ from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from events.bus import EventBus
+from events.tail import LogTailer
+from server.instance import Instance
 from server.realtime.hub import SocketHub
 
 
@@ -60,6 +68,35 @@ class HubCollector(Collector):
         )
         if self.extra is not None:
             yield from self.extra()
+
+
+def process_metrics(
+    instance: Instance, bus: EventBus, tailer: LogTailer, supervises: Callable[[], bool]
+) -> Callable[[], Iterator[Metric]]:
+    """Which process answered, and how far it has delivered the shared event log."""
+
+    def collect() -> Iterator[Metric]:
+        info = InfoMetricFamily("modeldeck_process", "This modeldeck process")
+        info.add_metric([], {"id": instance.id, "name": instance.name, "pid": str(instance.pid)})
+        yield info
+        yield GaugeMetricFamily(
+            "modeldeck_events_delivered_seq", "Last seq delivered to this process's clients",
+            value=bus.delivered_seq,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "modeldeck_events_tailed", "Events read from the log that other processes committed",
+            value=tailer.tailed,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "modeldeck_supervises_proxies", "1 while this process holds the supervision lease",
+            value=int(supervises()),
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "modeldeck_event_gap_fills", "Times a gap in seq was filled from the log",
+            value=bus.gap_fills,
+        )  # fmt: skip
+
+    return collect
 
 
 class Metrics:

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     proxy_log_dir: Path | None = None
     proxy_autostart: bool = False
     router_port: int = Field(3001, ge=0, le=65535)
+    #: Server processes sharing the port (``server.workers``); 1: this process serves.
+    workers: int = Field(1, ge=1, le=64)
+    #: How /health, /metrics and the logs name this process (default ``host:pid``).
+    process_name: str | None = Field(None, max_length=100)
     router_timeout: float = Field(300.0, gt=0)
     router_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
 

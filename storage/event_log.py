@@ -53,3 +53,11 @@ async def since(
         )
         for r in rows
     ]
+
+
+async def data_version(db: Database) -> int:
+    """SQLite's ``PRAGMA data_version`` on the reader connection: it changes whenever
+    another connection, of this process or another, committed. Cheap enough to poll."""
+    row = await db.fetchone("PRAGMA data_version")
+    assert row is not None
+    return int(row[0])

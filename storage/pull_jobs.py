@@ -34,6 +34,7 @@ class PullJobRow:
     started_at: str | None
     finished_at: str | None
     updated_at: str | None
+    owner: str | None = None  # the id of the process running it (server.instance)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> PullJobRow:
@@ -41,7 +42,7 @@ class PullJobRow:
 
 
 _COLUMNS = tuple(f.name for f in fields(PullJobRow))
-_UPDATABLE = frozenset(_COLUMNS) - {"id", "model", "created_at"}
+_UPDATABLE = frozenset(_COLUMNS) - {"id", "model", "created_at", "owner"}
 
 
 async def insert(tx: Transaction, row: PullJobRow) -> None:
@@ -99,19 +100,40 @@ async def list_recent(
     return [PullJobRow.from_row(row) for row in rows]
 
 
-async def fail_active(tx: Transaction, message: str, now: str) -> list[str]:
-    """Mark every queued/downloading/verifying job failed; return their ids.
+async def fail_orphaned(tx: Transaction, message: str, now: str, live: list[str]) -> list[str]:
+    """Mark failed every active job whose process is not in ``live``; return their ids.
 
-    Run at start-up, before any worker exists: an active row then can only be a job
-    whose process died (or was killed) mid-pull.
+    A job without an owner was left by an older version. Jobs of live processes, this
+    one's included, are left alone.
     """
-    rows = await tx.fetchall(f"SELECT id FROM pull_jobs WHERE {_ACTIVE_SQL}")
-    await tx.execute(
-        f"UPDATE pull_jobs SET status = 'failed', error = ?, message = ?, finished_at = ?,"
-        f" updated_at = ? WHERE {_ACTIVE_SQL}",
-        (message, message, now, now),
+    orphaned = (
+        f"{_ACTIVE_SQL} AND (owner IS NULL OR owner NOT IN ({','.join('?' * len(live))}))"
     )
+    rows = await tx.fetchall(f"SELECT id FROM pull_jobs WHERE {orphaned}", live)
+    if rows:
+        await tx.execute(
+            f"UPDATE pull_jobs SET status = 'failed', error = ?, message = ?, finished_at = ?,"
+            f" updated_at = ? WHERE {orphaned}",
+            (message, message, now, now, *live),
+        )
     return [row["id"] for row in rows]
+
+
+async def active_for_model(db: ReadHandle, model: str) -> PullJobRow | None:
+    row = await db.fetchone(
+        f"SELECT * FROM pull_jobs WHERE model = ? COLLATE NOCASE AND {_ACTIVE_SQL}", (model,)
+    )
+    return PullJobRow.from_row(row) if row is not None else None
+
+
+async def others_and(db: ReadHandle, owner: str, ids: list[str]) -> list[PullJobRow]:
+    """Active jobs other processes run, and the jobs ``ids`` whatever their state."""
+    rows = await db.fetchall(
+        f"SELECT * FROM pull_jobs WHERE ({_ACTIVE_SQL} AND owner IS NOT ?)"
+        f" OR id IN ({','.join('?' * len(ids))})",
+        [owner, *ids],
+    )
+    return [PullJobRow.from_row(row) for row in rows]
 
 
 async def prune_finished(tx: Transaction, keep: int) -> None:

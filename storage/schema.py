@@ -45,6 +45,11 @@ async def migrate(conn: aiosqlite.Connection) -> list[str]:
             continue
         # executescript would COMMIT first; run statements inside one explicit transaction.
         await conn.execute("BEGIN IMMEDIATE")
+        # Another process sharing the file may have applied it while we waited for the
+        # lock (several servers starting at once): read the version again under it.
+        if await schema_version(conn) >= version:
+            await conn.rollback()
+            continue
         try:
             for statement in _statements(sql):
                 await conn.execute(statement)

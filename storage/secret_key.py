@@ -98,12 +98,7 @@ def load_secret_key(db_path: Path, key_file: Path, given: str | None) -> SecretK
             "(a new key could not decrypt them)"
         )
     else:
-        key = Fernet.generate_key()
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        created = key_file
+        key, created = _create_key_file(key_file)
     try:
         box = SecretBox(key)
     except StorageError:
@@ -118,6 +113,27 @@ def load_secret_key(db_path: Path, key_file: Path, given: str | None) -> SecretK
             "MODELDECK_SECRET_KEY"
         )
     return SecretKey(box, mark, created)
+
+
+def _create_key_file(key_file: Path) -> tuple[bytes, Path | None]:
+    """A new key in ``key_file``, or the one a process sharing the database wrote first.
+
+    The key is written whole to a file of its own, then linked into place: the link
+    fails if another process starting at the same moment won, and then its key is used.
+    """
+    key = Fernet.generate_key()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    draft = key_file.with_name(f"{key_file.name}.{os.getpid()}.new")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    try:
+        os.link(draft, key_file)
+    except FileExistsError:
+        return key_file.read_bytes().strip(), None
+    finally:
+        draft.unlink()
+    return key, key_file
 
 
 def _matches(stored: StoredSecrets, mark: str, box: SecretBox) -> bool:

@@ -32,12 +32,14 @@ class ServerProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.log = db.with_suffix(".log")
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "server", "serve", "--port", str(self.port),
+                "--db", str(self.db), "--log-level", "INFO", *self.args]  # fmt: skip
+
     async def start(self, timeout: float = 15.0) -> None:
-        command = [sys.executable, "-m", "server", "serve", "--port", str(self.port),
-                   "--db", str(self.db), "--log-level", "INFO", *self.args]  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                *command, stdout=log, stderr=log, env=self.env
+                *self.command(), stdout=log, stderr=log, env=self.env
             )
         async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
             while True:

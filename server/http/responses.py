@@ -45,6 +45,16 @@ class OpenReply(Reply):
 # -- system ----------------------------------------------------------------------------
 
 
+class ProcessView(Reply):
+    """Which of the processes sharing the database answered, and how far it delivered."""
+
+    id: str
+    name: str
+    pid: int
+    delivered_seq: int
+    supervises_proxies: bool
+
+
 class Health(Reply):
     status: Literal["ok", "degraded"]
     #: "ok", or what is wrong with the database in words (disk full, file deleted, …)
@@ -53,6 +63,7 @@ class Health(Reply):
     version: str
     uptime_seconds: float
     clients: int
+    process: ProcessView
 
 
 class ProvidersSummary(Reply):

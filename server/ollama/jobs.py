@@ -108,6 +108,7 @@ class PullJob:
     completed: int = 0
     percent: float = 0.0
     queue_position: int | None = None
+    owner: str | None = None  # the process running it
     _layers: dict[str, _Layer] = field(default_factory=dict, repr=False)
     _meter: RateMeter = field(default_factory=RateMeter, repr=False)
 
@@ -136,6 +137,7 @@ class PullJob:
             updated_at=row.updated_at,
             total=row.total,
             completed=row.completed,
+            owner=row.owner,
         )
         job.percent = 100.0 if job.status is PullStatus.COMPLETED else job._ratio()
         return job
@@ -154,7 +156,24 @@ class PullJob:
             started_at=self.started_at,
             finished_at=self.finished_at,
             updated_at=self.updated_at,
+            owner=self.owner,
         )
+
+    def refresh(self, row: PullJobRow, now: float) -> bool:
+        """Take on the state another process stored for this job (it runs it); the rate
+        is measured from the stored progress. True if the status changed."""
+        previous = self.status
+        self.status = PullStatus(row.status)
+        self.digest, self.message, self.error = row.digest, row.message, row.error
+        self.started_at, self.finished_at, self.updated_at = (
+            row.started_at, row.finished_at, row.updated_at
+        )  # fmt: skip
+        self.total, self.completed = row.total, row.completed
+        self.percent = 100.0 if self.status is PullStatus.COMPLETED else max(
+            self.percent, self._ratio()
+        )  # fmt: skip
+        self._meter.add(now, row.completed)
+        return self.status is not previous
 
     def row_changes(self) -> dict[str, Any]:
         """The columns that change after creation, for ``storage.pull_jobs.update``."""

@@ -9,10 +9,18 @@ whose stream goes silent. There is no automatic retry either: a failed job state
 Ollama's message, and pulling again resumes from Ollama's partial blobs.
 
 Jobs persist in SQLite (``storage.pull_jobs``): on creation, on each status change,
-every ``persist_interval`` seconds of progress, and at the end. A job that a previous
-process left active is marked failed at start-up, not re-queued: a crash loop would
-otherwise re-pull forever, and an admin may not want a big download to restart on its
-own; pulling again is one click and resumes.
+every ``persist_interval`` seconds of progress (``SHARED_PERSIST_INTERVAL`` while other
+processes share the database, whose subscribers follow the job through its row:
+``server.ollama.remote``), and at the end. A job that a dead process left active is
+marked failed, at start-up and whenever a process sharing the database stops beating
+(``server.instance``), not re-queued: a crash loop would otherwise re-pull forever, and
+an admin may not want a big download to restart on its own; pulling again is one click
+and resumes.
+
+Across processes, one job per model: the job row is inserted under a unique index on
+the model's active job, so of two processes asked at once exactly one creates (and then
+runs) the job; the other answers with that job and follows it. A job is cancelled
+through the process that runs it.
 
 Cancelling a running job cancels its task, which closes the upstream request (Ollama
 has no cancel call). Ollama may still finish a blob it shares with another client, so
@@ -29,6 +37,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +45,20 @@ from server.errors import ResourceConflict, ResourceNotFound, Unavailable
 from server.ollama.client import OllamaError, normalize_model_name
 from server.ollama.jobs import PullJob, PullStatus
 from server.ollama.progress import COMPLETE, ERROR, ProgressFanout, pull_key
+from server.ollama.remote import RemoteJobs
 from server.ollama.service import Listing, OllamaService
 from server.realtime.hub import SocketHub
 from storage import pull_jobs
 from storage.database import Database
+from storage.errors import Conflict
 
 log = logging.getLogger("modeldeck.pulls")
 
 RESTART_MESSAGE = "interrupted: modeldeck restarted during this pull; pull again to resume"
+GONE_MESSAGE = (
+    "interrupted: the modeldeck process running this pull stopped; pull again to resume"
+)
+SHARED_PERSIST_INTERVAL = 0.2
 SHUTDOWN_MESSAGE = "interrupted: modeldeck shut down during this pull; pull again to resume"
 CANCELLED_MESSAGE = "cancelled"
 KEEP_FINISHED = 500
@@ -78,13 +93,20 @@ class PullPool:
         service: OllamaService,
         hub: SocketHub,
         workers: int,
+        owner: str = "",
+        live: Callable[[], Awaitable[list[str]]] | None = None,
+        peers: Callable[[], int] = lambda: 0,
         persist_interval: float = 2.0,
     ) -> None:
         self.db = db
         self.service = service
         self.hub = hub
         self.workers = workers
+        self.owner = owner
+        self.live = live
+        self.peers = peers
         self.persist_interval = persist_interval
+        self.remote = RemoteJobs(db, hub, owner)
         self._live: dict[str, LiveJob] = {}  # by job id, until the job ends
         self._active: dict[str, PullJob] = {}  # the same jobs, by pull_key(model)
         # Fanouts of ended jobs still sending their last events, so close() can wait.
@@ -98,14 +120,24 @@ class PullPool:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Fail the jobs dead processes left (this one's row must be beating already)."""
+        live = await self.live() if self.live is not None else [self.owner]
         async with self.db.transaction() as tx:
-            stale = await pull_jobs.fail_active(tx, RESTART_MESSAGE, tx.now)
+            stale = await pull_jobs.fail_orphaned(tx, RESTART_MESSAGE, tx.now, live)
         if stale:
             log.warning("marked %d pull job(s) left by a previous process failed", len(stale))
         self._worker_tasks = [
             asyncio.create_task(self._worker(), name=f"pull-worker-{n}")
             for n in range(self.workers)
         ]
+
+    async def fail_orphans(self) -> None:
+        """Fail the jobs of a process sharing the database that stopped beating."""
+        live = await self.live() if self.live is not None else [self.owner]
+        async with self.db.transaction() as tx:
+            gone = await pull_jobs.fail_orphaned(tx, GONE_MESSAGE, tx.now, live)
+        if gone:
+            log.warning("marked %d pull job(s) of a stopped process failed", len(gone))
 
     async def close(self, timeout: float) -> None:
         """Stop taking jobs, fail queued ones, cancel running ones; bounded by ``timeout``."""
@@ -124,6 +156,7 @@ class PullPool:
             for task in late:
                 task.cancel()
             await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        await self.remote.close()
         # Final events of jobs that just ended; sockets are closed by now, so it is quick.
         for fanout in [*self._ending, *(record.fanout for record in self._live.values())]:
             await fanout.wait_closed(timeout=0.1)
@@ -138,6 +171,9 @@ class PullPool:
         record = self._live.get(job_id)
         if record is not None:
             return record.job
+        mirror = self.remote.get(job_id)
+        if mirror is not None:
+            return mirror
         row = await pull_jobs.get(self.db, job_id)
         if row is None:
             raise ResourceNotFound(f"Pull job '{job_id}' not found", details={"field": "id"})
@@ -149,7 +185,16 @@ class PullPool:
         if job is not None:
             return job
         row = await pull_jobs.latest_for_model(self.db, normalize_model_name(model))
-        return self.active_job(model) or (PullJob.from_row(row) if row else None)
+        return self.active_job(model) or (self._from_row(row) if row else None)
+
+    def _from_row(self, row: pull_jobs.PullJobRow) -> PullJob:
+        """A stored job; one that another process is running is followed live."""
+        record = self._live.get(row.id)
+        if record is not None:
+            return record.job
+        if row.status in pull_jobs.ACTIVE_STATUSES and row.owner != self.owner:
+            return self.remote.follow(row)
+        return PullJob.from_row(row)
 
     async def recent(
         self, *, status: str | None = None, model: str | None = None, limit: int = 100
@@ -157,8 +202,7 @@ class PullPool:
         """Newest first; live jobs come from memory so their progress is current."""
         name = normalize_model_name(model) if model is not None else None
         rows = await pull_jobs.list_recent(self.db, status=status, model=name, limit=limit)
-        live = self._live
-        return [live[row.id].job if row.id in live else PullJob.from_row(row) for row in rows]
+        return [self._from_row(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -192,9 +236,20 @@ class PullPool:
                 return existing, False
             job = PullJob.new(normalize_model_name(model))
             job.updated_at = job.created_at
-            async with self.db.transaction() as tx:
-                await pull_jobs.insert(tx, job.to_row())
-                await pull_jobs.prune_finished(tx, KEEP_FINISHED)
+            job.owner = self.owner
+            try:
+                async with self.db.transaction() as tx:
+                    await pull_jobs.insert(tx, job.to_row())
+                    await pull_jobs.prune_finished(tx, KEEP_FINISHED)
+            except Conflict:
+                # Another process sharing the database runs this model's job.
+                row = await pull_jobs.active_for_model(self.db, job.model)
+                if row is None:  # it ended in between: the caller may ask again
+                    raise ResourceConflict(
+                        f"a pull of {job.model} just ended in another process; try again",
+                        details={"field": "model"},
+                    ) from None
+                return self._from_row(row), False
             self._active[key] = job
             fanout = ProgressFanout(self.hub, job)
             fanout.task.add_done_callback(lambda _: self._ending.discard(fanout))
@@ -209,6 +264,12 @@ class PullPool:
     async def cancel(self, job_id: str) -> PullJob:
         """Cancel a queued or running job and return it, final; 409 if it had ended."""
         job = await self.get(job_id)
+        if job.owner != self.owner and not job.status.finished:
+            raise ResourceConflict(
+                f"Pull job '{job_id}' runs in another modeldeck process sharing the database;"
+                " cancel it through that process",
+                details={"field": "id", "owner": job.owner},
+            )
         if job in self._waiting:
             self._waiting.remove(job)
             self._renumber()
@@ -291,7 +352,8 @@ class PullPool:
             async for line in lines:
                 now = time.monotonic()
                 changed = job.apply(line, now)
-                if changed or now - saved_at >= self.persist_interval:
+                interval = SHARED_PERSIST_INTERVAL if self.peers() else self.persist_interval
+                if changed or now - saved_at >= interval:
                     saved_at = now
                     await asyncio.shield(self._save(job, status_changed=changed))
                 else:

@@ -4,6 +4,8 @@
 Start and stop answer with that same payload once the processes have settled: start
 returns when each chosen process answers on its port or has failed (503 naming the
 failure, with the process's last output), so a script can rely on the status code.
+They work through any process sharing the database: the one holding the supervision
+lease acts (``server.supervisor.lease``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from server.errors import Unavailable
 from server.http.api import RouteTable, json_response
 from server.http.responses import ProcessLog, ProxyStatusView
 from server.http.schemas import Query
-from server.keys import BUS, PROXY, SUPERVISOR
+from server.keys import BUS, LEASE, PROXY, SUPERVISOR
 from server.registry.status import current_proxy_status
 
 api = RouteTable("proxy")
@@ -38,11 +40,11 @@ class LogQuery(Query):
 )  # fmt: skip
 async def start(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
-    failed = await app[SUPERVISOR].start(query.name)
+    failed = await app[LEASE].start(query.name)
     if failed:
         raise Unavailable(
-            "\n".join(p.message for p in failed),
-            details={"failed": [p.spec.name for p in failed]},
+            "\n".join(message for _, message in failed),
+            details={"failed": [name for name, _ in failed]},
         )
     return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
@@ -55,7 +57,7 @@ async def start(request: web.Request, query: ProxyTarget) -> web.Response:
 )
 async def stop(request: web.Request, query: ProxyTarget) -> web.Response:
     app = request.app
-    await app[SUPERVISOR].stop(query.name)
+    await app[LEASE].stop(query.name)
     return json_response(await current_proxy_status(app[BUS], app[PROXY]))
 
 

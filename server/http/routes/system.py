@@ -11,11 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.http.api import RouteTable, json_response
 from server.http.openapi import build_openapi
-from server.http.responses import Health, ProxyStatusView
+from server.http.responses import Health, ProcessView, ProxyStatusView
 from server.keys import (
     BUS,
     DATABASE,
     HUB,
+    INSTANCE,
+    LEASE,
     METRICS,
     OLLAMA_HEALTH,
     PROXY,
@@ -60,6 +62,15 @@ async def health(request: web.Request) -> web.Response:
             version=modeldeck_version(),
             uptime_seconds=round(time.monotonic() - app[STARTED_AT], 3),
             clients=app[HUB].client_count,
+            # Which of the processes sharing the database answered, and how far it has
+            # delivered the event log to its clients.
+            process=ProcessView(
+                id=app[INSTANCE].id,
+                name=app[INSTANCE].name,
+                pid=app[INSTANCE].pid,
+                delivered_seq=app[BUS].delivered_seq,
+                supervises_proxies=app[LEASE].held,
+            ),
         ),
         status=200 if db_ok else 503,
     )

@@ -1,0 +1,89 @@
+"""Pull jobs another process runs, followed for this process's ``pull:<model>`` rooms.
+
+A job runs in the process that created it (its row names the owner). That process
+stores the job's progress every few tenths of a second while other processes share
+the database; every other process reads those rows whenever the database changed
+(``poll`` is a hook of the event-log tailer) and feeds a mirror of the job to a
+``ProgressFanout`` of its own, so its subscribers see the same ``pull:progress``
+(coalesced as the owner's are), then ``pull:complete``/``pull:error``. A job appears
+here as soon as its row does, so a client that subscribed before the pull started, on
+any process, follows it from its start.
+
+The job's final row and its ``ollama:updated`` are one transaction, and the tailer
+runs ``poll`` before it reads the log: ``pull:complete`` is written to the sockets
+before ``ollama:updated`` reaches the bus, the same order as in the owner's process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from server.ollama.jobs import PullJob
+from server.ollama.progress import COMPLETE, ERROR, ProgressFanout
+from server.realtime.hub import SocketHub
+from storage import pull_jobs
+from storage.database import Database
+from storage.pull_jobs import PullJobRow
+
+log = logging.getLogger("modeldeck.pulls")
+
+class RemoteJobs:
+    """Mirrors of the jobs other processes run. One event loop; not thread-safe."""
+
+    def __init__(self, db: Database, hub: SocketHub, owner: str) -> None:
+        self.db = db
+        self.hub = hub
+        self.owner = owner
+        self._jobs: dict[str, tuple[PullJob, ProgressFanout]] = {}
+        self._closed = False
+
+    async def close(self) -> None:
+        """Stop following (``poll`` does nothing after this); let final events go out."""
+        self._closed = True
+        jobs, self._jobs = list(self._jobs.values()), {}
+        for _, fanout in jobs:
+            await fanout.wait_closed(timeout=0.1)
+
+    def get(self, job_id: str) -> PullJob | None:
+        found = self._jobs.get(job_id)
+        return found[0] if found is not None else None
+
+    def follow(self, row: PullJobRow) -> PullJob:
+        """The mirror of an active job another process runs (created on first sight)."""
+        found = self._jobs.get(row.id)
+        if found is not None:
+            return found[0]
+        job = PullJob.from_row(row)
+        self._jobs[row.id] = (job, ProgressFanout(self.hub, job))
+        return job
+
+    async def poll(self) -> None:
+        """Re-read the jobs other processes run; on every change of the database."""
+        if self._closed:
+            return
+        try:
+            await self._poll()
+        except Exception:
+            log.exception("could not read the pull jobs of other processes")
+
+    async def _poll(self) -> None:
+        rows = await pull_jobs.others_and(self.db, self.owner, list(self._jobs))
+        now = time.monotonic()
+        for row in rows:
+            if row.id not in self._jobs:
+                if row.owner != self.owner:
+                    self.follow(row)
+                continue
+            job, fanout = self._jobs[row.id]
+            if row.updated_at == job.updated_at and row.status == job.status.value:
+                continue
+            changed = job.refresh(row, now)
+            if job.status.finished:
+                await fanout.finish(COMPLETE if row.status == "completed" else ERROR)
+                del self._jobs[row.id]
+            else:
+                fanout.changed(status_changed=changed)
+        seen = {row.id for row in rows}
+        for job_id in [j for j in self._jobs if j not in seen]:  # pruned: nothing to tell
+            del self._jobs[job_id]
