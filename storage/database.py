@@ -146,11 +146,15 @@ class Database:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode = WAL")
-        self.migrations_applied = await migrate(self._writer)
-        self._reader = await self._connect()
-        await self._reader.execute("PRAGMA query_only = ON")
+        try:
+            self._writer = await self._connect()
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            self.migrations_applied = await migrate(self._writer)
+            self._reader = await self._connect()
+            await self._reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await self.close()  # a failed migration must not leave connections behind
+            raise
         self._files.remember()
         # SQLite maps the -shm file: if it turns unwritable between our check and its
         # next access, the kernel kills us with SIGBUS. Then at least say where.

@@ -171,6 +171,11 @@ async def test_old_full_payload_events_are_dropped_and_old_clients_reset(
             ("models:updated", "models", json.dumps({"items": [{"id": "x"}] * 100}), "now"),
         )
         conn.execute("ALTER TABLE events DROP COLUMN prior")
+        # ... and without what later migrations (0005, several processes) added.
+        for table in ("instances", "leases", "proxy_wishes", "proxy_snapshot"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DROP INDEX pull_jobs_by_status")
+        conn.execute("ALTER TABLE pull_jobs DROP COLUMN owner")
         conn.execute("PRAGMA user_version = 3")
     again: Running = await start_server()
     _, logged = await again.api.get("/api/events?since=0")
