@@ -126,16 +126,9 @@ class ModelsChanged(Payload):
     total: int
 
 
-class ProxyStatusCounts(Payload):
-    """Delta form of a broadcast ``proxy:status``: the counts, no ``items`` lists."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-    event: ClassVar[Event] = Event.PROXY_STATUS
-    status: Literal["running", "stopped", "partial", "starting"]
-    providers: dict[str, Any]
-    models: dict[str, Any]
-    credentials: dict[str, Any]
-    message: str
+class ProxyStatusCounts(ProxyStatus):
+    """Delta form of a broadcast ``proxy:status``: the same fields, but ``providers`` and
+    ``models`` carry the counts only, no ``items`` lists."""
 
 
 class EventsReset(BaseModel):
