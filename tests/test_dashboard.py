@@ -460,8 +460,9 @@ async def test_a_server_restart_during_writes_ends_with_the_page_equal_to_get(
     )
     # Hundreds of events to apply after the restart: on a loaded machine that can take
     # a while, so wait on the condition generously, then compare to name what differs.
+    target = json.dumps(json.dumps(expected, separators=(",", ":")))
     with contextlib.suppress(AssertionError):
-        await page.until(f"{shown} === {json.dumps(json.dumps(expected, separators=(',', ':')))}", 30)
+        await page.until(f"{shown} === {target}", 30)
     on_page = [tuple(pair) for pair in json.loads(await page.value(shown))]
     assert on_page == expected, {
         "missing": sorted(set(expected) - set(on_page))[:20],
