@@ -48,9 +48,11 @@ class LogTailer:
         read_after: ReadAfter,
         deliver: Deliver,
         received_seq: Callable[[], int],
+        log_head: Callable[[], Awaitable[int]] | None = None,
         interval: float = TAIL_INTERVAL,
     ) -> None:
         self._data_version = data_version
+        self._log_head = log_head
         self._read_after = read_after
         self._deliver = deliver
         self._received_seq = received_seq
@@ -79,9 +81,14 @@ class LogTailer:
                 version = await self._data_version()
                 if version != seen:
                     seen = version
+                    # The log's head is read before the hooks: they then see at least
+                    # what those events committed (a pull's final row is committed with
+                    # its ollama:updated), so nothing they announce comes after an event
+                    # of the same commit. Later events wait for the next turn.
+                    head = await self._log_head() if self._log_head is not None else None
                     for hook in self.on_change:
                         await hook()
-                    await self.catch_up()
+                    await self.catch_up(until=head)
                 if failing:
                     log.warning("the event log is readable again")
                 failing = False
@@ -92,15 +99,17 @@ class LogTailer:
                 seen = None
             await asyncio.sleep(self.interval)
 
-    async def catch_up(self) -> None:
-        """Read and deliver every logged event after the highest one the bus has."""
+    async def catch_up(self, until: int | None = None) -> None:
+        """Read and deliver every logged event after the highest one the bus has (up to
+        ``until``, when given)."""
         while True:
             after = self._received_seq()
-            events = await self._read_after(after, PAGE)
+            read = await self._read_after(after, PAGE)
+            events = [e for e in read if until is None or e.seq <= until]
             if events:
                 # All of them, even if the commit hook published some meanwhile: the
                 # bus drops duplicates, and it must not have to fill a gap we read.
                 self.tailed += len(events)
                 self._deliver(events)
-            if len(events) < PAGE:
+            if len(read) < PAGE or len(events) < len(read):
                 return

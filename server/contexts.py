@@ -102,6 +102,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
             read_after=read_after,
             deliver=on_commit,  # type: ignore[arg-type]
             received_seq=lambda: bus.received_seq,
+            log_head=lambda: event_log.current_seq(db),
         )
         db.on_commit = on_commit
         bus.start()
