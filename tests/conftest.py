@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from server.app import create_app
 from server.settings import Settings
+from tests.browser import Browser, open_browser
 from tests.clients import Api, EventRecorder
 from tests.leftovers import MARKER, end_leftovers, mark_run
 
@@ -128,3 +129,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         print(text)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Chromium behind ``browser_check.mjs`` (the interop, restart and drive-by tests)."""
+    async with open_browser("browser_check.mjs", Browser) as chromium:
+        yield chromium

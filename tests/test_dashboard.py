@@ -30,11 +30,11 @@ from server.http.routes import dashboard as routes_dashboard
 from storage import models as model_rows
 from storage.database import Database
 from storage.secrets import SecretBox
-from tests.children import NODE, ROOT, Child, require_npm_packages
+from tests.browser import Browser, needs_browser, open_browser
+from tests.children import NODE, ROOT
 from tests.clients import Api, EventRecorder
 from tests.ollama_standin import OllamaStandin
 from tests.processes import ServerProcess, free_port
-from tests.test_interop_browser import Browser, needs_browser
 
 TOKEN = "dashboard-secret"
 #: Fast enough for a test, slow enough to see a bar rise: gemma2:2b takes ~2.7 s.
@@ -84,18 +84,9 @@ class Page(Browser):
 
 @pytest.fixture
 async def page() -> AsyncIterator[Page]:
-    require_npm_packages()
     require_built_dashboard()
-    child = await Child.start(NODE or "node", str(ROOT / "tests" / "dashboard_check.mjs"), stdin=-1)
-    try:
-        chromium = Page(child)
-        ready = await chromium._reply(timeout=30)
-        assert ready.get("ready"), f"{ready}\n{child.transcript()}"
+    async with open_browser("dashboard_check.mjs", Page) as chromium:
         yield chromium
-        await chromium.do("close")
-        assert await child.wait(10) == 0, child.transcript()
-    finally:
-        await child.close()
 
 
 @pytest.fixture

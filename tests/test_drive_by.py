@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestServer
 
 from server.router.app import create_router_app
 from server.settings import Settings
+from tests.browser import LIBRARY, Browser, needs_browser
 from tests.conftest import Running
 from tests.openai_standin import OpenAIStandin
-from tests.test_interop_browser import LIBRARY, Browser, browser, needs_browser  # noqa: F401
 
 KEY = "sk-victim-key-0123456789abcdef"
 
@@ -135,7 +135,7 @@ async def start_router(db_path) -> AsyncIterator[Callable[[], Awaitable[str]]]:
 
 @needs_browser
 async def test_a_page_from_another_origin_cannot_read_write_or_steal_a_key(
-    start_server, start_router, browser: Browser, attacker: Attacker  # noqa: F811
+    start_server, start_router, browser: Browser, attacker: Attacker
 ) -> None:
     async with OpenAIStandin(api_key=KEY) as upstream:
         deck: Running = await start_server(no_seed=True)

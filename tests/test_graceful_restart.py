@@ -22,11 +22,9 @@ import aiohttp
 import pytest
 import socketio
 
+from tests.browser import LIBRARY, Browser, needs_browser
 from tests.children import NODE, ROOT, Child, require_npm_packages
 from tests.processes import ServerProcess
-from tests.test_interop_browser import LIBRARY, Browser, browser, needs_browser
-
-__all__ = ["browser"]  # the fixture, shared with the browser interop tests
 
 WRITES = 3  # per phase: before the restart, while clients are away, after they are back
 
