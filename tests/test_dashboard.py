@@ -78,7 +78,7 @@ class Page(Browser):
         """No console error (but the ``allowed`` ones) and no request to another origin."""
         report = await self.do("report")
         errors = [e for e in report["errors"] if not any(a in e for a in allowed)]
-        assert errors == [], errors
+        assert errors == [], f"{errors}\n{self.child.transcript()}"
         assert report["foreign"] == [], report["foreign"]
 
 
@@ -259,7 +259,7 @@ async def test_the_page_shows_the_registry_and_every_write_within_a_second(
         await page.see('tr[data-provider="google"]', "Google")
         await page.do("click", selector="button", text="Add provider")
         # Keyboard: an opened form takes the focus and Escape closes it.
-        assert await page.value("document.activeElement.id") == "provider-new-id"
+        await page.until("document.activeElement.id === 'provider-new-id'")
         await page.do("press", key="Escape")
         await page.gone("#provider-new-id")
         await page.do("click", selector="button", text="Add provider")

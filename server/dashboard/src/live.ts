@@ -164,6 +164,11 @@ export function connect(): void {
       cb(auth);
     },
     reconnectionDelayMax: 2000,
+    // WebSocket straight away, long-polling only if it fails: no upgrade from polling,
+    // so a refused connect (wrong token) never closes the engine mid-upgrade, when its
+    // last long-poll would reach a closed session and fail with a 400.
+    transports: ['websocket', 'polling'],
+    tryAllTransports: true,
     // A Manager of its own: the one socket.io caches per URL may be closing with the
     // socket this one replaces (after a token was entered), and then never connects.
     forceNew: true,
