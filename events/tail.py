@@ -62,6 +62,7 @@ class LogTailer:
         self.tailed = 0
         #: Run (in order) whenever the database changed, before the log is read.
         self.on_change: list[OnChange] = []
+        self._hooks_lock = asyncio.Lock()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-log-tailer")
@@ -86,8 +87,7 @@ class LogTailer:
                     # its ollama:updated), so nothing they announce comes after an event
                     # of the same commit. Later events wait for the next turn.
                     head = await self._log_head() if self._log_head is not None else None
-                    for hook in self.on_change:
-                        await hook()
+                    await self.run_hooks()
                     await self.catch_up(until=head)
                 if failing:
                     log.warning("the event log is readable again")
@@ -98,6 +98,17 @@ class LogTailer:
                 failing = True
                 seen = None
             await asyncio.sleep(self.interval)
+
+    async def run_hooks(self) -> None:
+        """Run the ``on_change`` hooks, one run at a time.
+
+        Also what the bus calls before it fills a gap from the log (this process
+        committed after another one, before this tailer noticed): the events it reads
+        then must not overtake what the hooks announce, as in ``_run``.
+        """
+        async with self._hooks_lock:
+            for hook in self.on_change:
+                await hook()
 
     async def catch_up(self, until: int | None = None) -> None:
         """Read and deliver every logged event after the highest one the bus has (up to

@@ -89,8 +89,14 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
             return await event_log.since(db, after, limit=limit)
 
         # Loaded before the bus starts and before any write: the mirror's seq is the log's.
+        async def read_gap(after: int, until: int) -> list[LoggedEvent]:
+            # What other processes share through the database (their pull jobs) first:
+            # a job's end goes out before the events committed with it.
+            await tailer.run_hooks()
+            return await read_range(after, until)
+
         mirror = await snapshots.load_mirror(db)
-        bus = EventBus(app[HUB], mirror, last_seq=mirror.seq, read_range=read_range)
+        bus = EventBus(app[HUB], mirror, last_seq=mirror.seq, read_range=read_gap)
 
         def on_commit(events: Sequence[LoggedEvent]) -> None:
             cache.invalidate()
@@ -163,12 +169,12 @@ async def pull_pool_context(app: web.Application) -> AsyncIterator[None]:
     )
     await pool.start()
     presence.on_beat.append(pool.fail_orphans)
-    app[TAILER].on_change.append(pool.remote.poll)  # jobs other processes run
+    app[TAILER].on_change.append(pool.on_database_change)  # jobs other processes run
     app[PULLS] = pool
     try:
         yield
     finally:
-        app[TAILER].on_change.remove(pool.remote.poll)
+        app[TAILER].on_change.remove(pool.on_database_change)
         await pool.close(timeout=settings.shutdown_timeout)
 
 

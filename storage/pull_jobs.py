@@ -35,6 +35,8 @@ class PullJobRow:
     finished_at: str | None
     updated_at: str | None
     owner: str | None = None  # the id of the process running it (server.instance)
+    #: When a cancel was asked through another process (the owner acts on it).
+    cancel_requested: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> PullJobRow:
@@ -42,7 +44,7 @@ class PullJobRow:
 
 
 _COLUMNS = tuple(f.name for f in fields(PullJobRow))
-_UPDATABLE = frozenset(_COLUMNS) - {"id", "model", "created_at", "owner"}
+_UPDATABLE = frozenset(_COLUMNS) - {"id", "model", "created_at", "owner", "cancel_requested"}
 
 
 async def insert(tx: Transaction, row: PullJobRow) -> None:
@@ -134,6 +136,25 @@ async def others_and(db: ReadHandle, owner: str, ids: list[str]) -> list[PullJob
         [owner, *ids],
     )
     return [PullJobRow.from_row(row) for row in rows]
+
+
+async def request_cancel(tx: Transaction, job_id: str, now: str) -> bool:
+    """Ask the process running an active job to cancel it; False if it is not active."""
+    cursor = await tx.execute(
+        f"UPDATE pull_jobs SET cancel_requested = ? WHERE id = ? AND {_ACTIVE_SQL}",
+        (now, job_id),
+    )
+    return cursor.rowcount > 0
+
+
+async def cancel_requests(db: ReadHandle, owner: str) -> list[str]:
+    """The active jobs of ``owner`` that another process asked to cancel."""
+    rows = await db.fetchall(
+        f"SELECT id FROM pull_jobs WHERE owner = ? AND cancel_requested IS NOT NULL"
+        f" AND {_ACTIVE_SQL}",
+        (owner,),
+    )
+    return [row["id"] for row in rows]
 
 
 async def prune_finished(tx: Transaction, keep: int) -> None:

@@ -171,7 +171,8 @@ async def test_old_full_payload_events_are_dropped_and_old_clients_reset(
             ("models:updated", "models", json.dumps({"items": [{"id": "x"}] * 100}), "now"),
         )
         conn.execute("ALTER TABLE events DROP COLUMN prior")
-        # ... and without what later migrations (0005, several processes) added.
+        # ... and without what later migrations (0005, 0006: several processes) added.
+        conn.execute("ALTER TABLE pull_jobs DROP COLUMN cancel_requested")
         for table in ("instances", "leases", "proxy_wishes", "proxy_snapshot"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("DROP INDEX pull_jobs_by_status")

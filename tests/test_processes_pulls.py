@@ -3,16 +3,18 @@ run once, followed from every process, failed when its process dies."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from server.keys import TAILER
 from server.ollama.pool import GONE_MESSAGE
 from tests.ollama_standin import OllamaStandin
 from tests.processes import ServerProcess
-from tests.test_pulls import SLOW, TINY, downloading, job_of, pull, pulled_models
+from tests.test_pulls import FAST, SLOW, TINY, downloading, job_of, pull, pulled_models
 
 
 @pytest.fixture
@@ -56,10 +58,69 @@ async def test_a_second_process_starting_leaves_the_first_ones_pulls_running(
     b = await start_server(ollama_url=standin.url)
     assert (await job_of(b, job["id"]))["status"] == "downloading"
     assert (await job_of(a, job["id"]))["status"] == "downloading"
-    status, refused = await b.api.delete(f"/api/ollama/pulls/{job['id']}")
-    assert status == 409 and "cancel it through that process" in refused["error"]["message"]
     status, cancelled = await a.api.delete(f"/api/ollama/pulls/{job['id']}")
     assert status == 200 and cancelled["status"] == "cancelled"
+
+
+async def test_a_cancel_through_another_process_stops_the_pull_where_it_runs(
+    start_server, standin: OllamaStandin, connect
+) -> None:
+    """``DELETE /api/ollama/pulls/{id}`` through a process that does not run the job:
+    the owner cancels it (its Ollama stream closes), the asker answers with the final job."""
+    standin.bytes_per_second = SLOW
+    a = await start_server(ollama_url=standin.url, process_name="a", pull_workers=1)
+    b = await start_server(ollama_url=standin.url, process_name="b")
+    on_a = await connect(a.url)
+    running = await pull(a, "tinyllama")
+    queued = await pull(a, "gemma2:2b")  # behind the one worker of a
+    await downloading(standin, "tinyllama")
+    await on_a.call("pull:subscribe", {"model": "tinyllama"})
+
+    # A job still queued in a, then the running one.
+    status, cancelled = await b.api.delete(f"/api/ollama/pulls/{queued['id']}")
+    assert status == 200 and cancelled["status"] == "cancelled", cancelled
+    assert (await job_of(a, queued["id"]))["status"] == "cancelled"
+
+    status, cancelled = await b.api.delete(f"/api/ollama/pulls/{running['id']}")
+    assert status == 200, cancelled
+    assert cancelled["id"] == running["id"] and cancelled["status"] == "cancelled"
+    ended = await on_a.next("pull:error", timeout=5)  # a's own subscribers hear it too
+    assert ended["id"] == running["id"] and ended["status"] == "cancelled"
+    await standin.wait_for(lambda: standin.open_pulls == 0, 5)  # the stream was closed
+    assert (await job_of(a, running["id"]))["status"] == "cancelled"
+    # Cancelling again through either process: it had ended.
+    status, refused = await b.api.delete(f"/api/ollama/pulls/{queued['id']}")
+    assert status == 409 and refused["error"]["details"]["status"] == "cancelled"
+
+
+async def test_a_follower_that_writes_first_still_tells_a_pull_end_before_its_commit(
+    start_server, standin: OllamaStandin, connect
+) -> None:
+    """Process b hears of a's last commit of a pull (the job's end and its
+    ``ollama:updated``) only when b commits after it and its bus reads the missing seq
+    from the log: the job's end still reaches b's subscribers first."""
+    standin.bytes_per_second = SLOW
+    a = await start_server(ollama_url=standin.url, process_name="a")
+    b = await start_server(ollama_url=standin.url, process_name="b")
+    on_a, on_b = await connect(a.url), await connect(b.url)
+    job = await pull(a, "tinyllama")
+    await downloading(standin, "tinyllama")
+    assert (await on_b.call("pull:subscribe", {"model": "tinyllama"}))["id"] == job["id"]
+    assert (await on_a.call("pull:subscribe", {"model": "tinyllama"}))["id"] == job["id"]
+
+    # b stops looking at the database by itself. Once a write of a's has reached b's
+    # client, b's tailer has entered its long sleep.
+    b.app[TAILER].interval = 3600
+    await a.api.patch("/api/models/sdxl", {"description": "seen by b"})
+    await on_b.wait_for("models:updated", where=lambda d: "seen by b" in json.dumps(d))
+    standin.bytes_per_second = FAST
+    await on_a.next("pull:complete", timeout=20)
+    await on_a.wait_for("ollama:updated")
+    # b's own write: its bus finds a's seqs missing and reads them from the log.
+    await b.api.patch("/api/models/sdxl", {"description": "written by b"})
+    await on_b.wait_for("models:updated", where=lambda d: "written by b" in json.dumps(d))
+    ends = [name for name, _ in on_b.events if name in ("pull:complete", "ollama:updated")]
+    assert ends == ["pull:complete", "ollama:updated"]
 
 
 async def test_a_pull_of_a_killed_process_fails_on_the_others(

@@ -19,8 +19,10 @@ and resumes.
 
 Across processes, one job per model: the job row is inserted under a unique index on
 the model's active job, so of two processes asked at once exactly one creates (and then
-runs) the job; the other answers with that job and follows it. A job is cancelled
-through the process that runs it.
+runs) the job; the other answers with that job and follows it. A cancel asked through
+another process is written on the job's row (``cancel_requested``); the process that
+runs the job sees it on its next look at the database, cancels the job and records the
+outcome, which the asking process waits for (at most ``REMOTE_CANCEL_WAIT`` seconds).
 
 Cancelling a running job cancels its task, which closes the upstream request (Ollama
 has no cancel call). Ollama may still finish a blob it shares with another client, so
@@ -60,6 +62,8 @@ GONE_MESSAGE = (
 )
 SHARED_PERSIST_INTERVAL = 0.2
 SHUTDOWN_MESSAGE = "interrupted: modeldeck shut down during this pull; pull again to resume"
+#: How long a cancel asked through another process waits for the job's process to act.
+REMOTE_CANCEL_WAIT = 10.0
 CANCELLED_MESSAGE = "cancelled"
 KEEP_FINISHED = 500
 _UNKNOWN = object()  # "we could not tell what Ollama had installed"
@@ -115,6 +119,8 @@ class PullPool:
         self._ready = asyncio.Condition()
         self._submit_lock = asyncio.Lock()
         self._worker_tasks: list[asyncio.Task[None]] = []
+        # Cancels other processes asked for, being carried out.
+        self._remote_cancels: dict[str, asyncio.Task[None]] = {}
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -139,9 +145,36 @@ class PullPool:
         if gone:
             log.warning("marked %d pull job(s) of a stopped process failed", len(gone))
 
+    async def on_database_change(self) -> None:
+        """A hook of the log tailer: follow the jobs other processes run, and carry out
+        the cancels asked through them for this process's jobs."""
+        await self.remote.poll()
+        if not self._live or self._closing:
+            return
+        try:
+            asked = await pull_jobs.cancel_requests(self.db, self.owner)
+        except Exception:
+            log.exception("could not read the pull cancels other processes asked for")
+            return
+        for job_id in asked:
+            if job_id in self._live and job_id not in self._remote_cancels:
+                task = asyncio.create_task(self._cancel_asked(job_id), name=f"cancel-{job_id[:8]}")
+                self._remote_cancels[job_id] = task
+
+    async def _cancel_asked(self, job_id: str) -> None:
+        try:
+            job = await self.cancel(job_id)
+            log.info("pull %s of %s cancelled through another process", job.id, job.model)
+        except ResourceConflict:
+            pass  # it ended first; the asking process reads the outcome from the row
+        finally:
+            self._remote_cancels.pop(job_id, None)
+
     async def close(self, timeout: float) -> None:
         """Stop taking jobs, fail queued ones, cancel running ones; bounded by ``timeout``."""
         self._closing = True
+        for task in list(self._remote_cancels.values()):
+            task.cancel()
         while self._waiting:
             job = self._waiting.popleft()
             await self._finish(job, PullStatus.FAILED, SHUTDOWN_MESSAGE, error=SHUTDOWN_MESSAGE)
@@ -265,11 +298,15 @@ class PullPool:
         """Cancel a queued or running job and return it, final; 409 if it had ended."""
         job = await self.get(job_id)
         if job.owner != self.owner and not job.status.finished:
-            raise ResourceConflict(
-                f"Pull job '{job_id}' runs in another modeldeck process sharing the database;"
-                " cancel it through that process",
-                details={"field": "id", "owner": job.owner},
-            )
+            job = await self._cancel_elsewhere(job_id)
+            if job.status is PullStatus.CANCELLED:
+                return job
+            if not job.status.finished:
+                raise Unavailable(
+                    f"the modeldeck process running pull job '{job_id}' did not cancel it"
+                    f" within {REMOTE_CANCEL_WAIT:g} s; try again",
+                    details={"field": "id", "owner": job.owner},
+                )
         if job in self._waiting:
             self._waiting.remove(job)
             self._renumber()
@@ -290,6 +327,18 @@ class PullPool:
             f"Pull job '{job_id}' already {job.status.value}; nothing to cancel",
             details={"field": "id", "status": job.status.value},
         )
+
+    async def _cancel_elsewhere(self, job_id: str) -> PullJob:
+        """Ask the process running ``job_id`` to cancel it; the job once that process
+        recorded an end (or as it is after ``REMOTE_CANCEL_WAIT`` seconds)."""
+        async with self.db.transaction() as tx:
+            asked = await pull_jobs.request_cancel(tx, job_id, tx.now)
+            row = await pull_jobs.get(tx, job_id)
+        if row is None:
+            raise ResourceNotFound(f"Pull job '{job_id}' not found", details={"field": "id"})
+        if not asked:  # it ended in between
+            return PullJob.from_row(row)
+        return await self.remote.until_ended(row, REMOTE_CANCEL_WAIT)
 
     # -- workers ---------------------------------------------------------------------
 

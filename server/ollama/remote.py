@@ -16,8 +16,11 @@ before ``ollama:updated`` reaches the bus, the same order as in the owner's proc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 
 from server.ollama.jobs import PullJob
 from server.ollama.progress import COMPLETE, ERROR, ProgressFanout
@@ -28,6 +31,16 @@ from storage.pull_jobs import PullJobRow
 
 log = logging.getLogger("modeldeck.pulls")
 
+@dataclass(eq=False)
+class Followed:
+    """One job another process runs, as this process follows it."""
+
+    job: PullJob
+    fanout: ProgressFanout
+    #: Set when the job ended (or can no longer be followed).
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class RemoteJobs:
     """Mirrors of the jobs other processes run. One event loop; not thread-safe."""
 
@@ -35,28 +48,40 @@ class RemoteJobs:
         self.db = db
         self.hub = hub
         self.owner = owner
-        self._jobs: dict[str, tuple[PullJob, ProgressFanout]] = {}
+        self._jobs: dict[str, Followed] = {}
         self._closed = False
 
     async def close(self) -> None:
         """Stop following (``poll`` does nothing after this); let final events go out."""
         self._closed = True
         jobs, self._jobs = list(self._jobs.values()), {}
-        for _, fanout in jobs:
-            await fanout.wait_closed(timeout=0.1)
+        for followed in jobs:
+            followed.ended.set()
+            await followed.fanout.wait_closed(timeout=0.1)
 
     def get(self, job_id: str) -> PullJob | None:
         found = self._jobs.get(job_id)
-        return found[0] if found is not None else None
+        return found.job if found is not None else None
 
     def follow(self, row: PullJobRow) -> PullJob:
         """The mirror of an active job another process runs (created on first sight)."""
+        return self._follow(row).job
+
+    def _follow(self, row: PullJobRow) -> Followed:
         found = self._jobs.get(row.id)
-        if found is not None:
-            return found[0]
-        job = PullJob.from_row(row)
-        self._jobs[row.id] = (job, ProgressFanout(self.hub, job))
-        return job
+        if found is None:
+            job = PullJob.from_row(row)
+            found = self._jobs[row.id] = Followed(job, ProgressFanout(self.hub, job))
+        return found
+
+    async def until_ended(self, row: PullJobRow, timeout: float) -> PullJob:
+        """Follow ``row``'s job until its process records an end (at most ``timeout``
+        seconds); the mirror as it then is."""
+        followed = self._follow(row)
+        if not followed.job.status.finished:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(followed.ended.wait(), timeout)
+        return followed.job
 
     async def poll(self) -> None:
         """Re-read the jobs other processes run; on every change of the database."""
@@ -75,15 +100,17 @@ class RemoteJobs:
                 if row.owner != self.owner:
                     self.follow(row)
                 continue
-            job, fanout = self._jobs[row.id]
+            followed = self._jobs[row.id]
+            job = followed.job
             if row.updated_at == job.updated_at and row.status == job.status.value:
                 continue
             changed = job.refresh(row, now)
             if job.status.finished:
-                await fanout.finish(COMPLETE if row.status == "completed" else ERROR)
+                await followed.fanout.finish(COMPLETE if row.status == "completed" else ERROR)
                 del self._jobs[row.id]
+                followed.ended.set()
             else:
-                fanout.changed(status_changed=changed)
+                followed.fanout.changed(status_changed=changed)
         seen = {row.id for row in rows}
         for job_id in [j for j in self._jobs if j not in seen]:  # pruned: nothing to tell
-            del self._jobs[job_id]
+            self._jobs.pop(job_id).ended.set()
