@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
+
+from server.keys import BUS
 from tests.conftest import Running
 
 PROVIDER = {"name": "OpenAI", "sdkId": "openai", "apiKey": "sk-live-abcdef987654"}
@@ -168,3 +172,30 @@ async def test_api_key_never_leaves_the_server(server: Running, connect) -> None
         raw = file.read_bytes()
         for leaked in (secret, "sk-other-key-5555", "qwen-secret-token"):
             assert leaked.encode() not in raw, f"{leaked} stored in clear in {file.name}"
+
+
+async def test_clients_arriving_during_writes_leave_every_broadcast_counted(
+    server: Running, connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Greetings to arriving clients go out while the bus broadcasts; each broadcast is
+    still counted on its own (on the stock path they were once mixed into the bus's
+    batch, which then logged "broadcast failed" with a traceback)."""
+    watcher = await connect(server.url)
+
+    async def writes() -> None:
+        for n in range(20):
+            body = {"name": f"P{n}", "sdkId": f"p{n}", "baseUrl": "http://127.0.0.1:9"}
+            status, _ = await server.api.post("/api/providers", body)
+            assert status == 201
+
+    async def arrivals() -> None:
+        for _ in range(20):
+            await connect(server.url)
+
+    with caplog.at_level(logging.INFO, logger="events.bus"):
+        await asyncio.gather(writes(), arrivals())
+        await watcher.wait_for("providers:updated", 20, timeout=10)
+        await server.app[BUS].settled(timeout=5)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    counted = [r for r in caplog.records if r.getMessage().startswith("broadcast providers:")]
+    assert len(counted) == 20

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -141,6 +142,27 @@ async def test_malformed_frames_barely_grow_the_log_and_others_keep_receiving(
     assert text.count("Invalid session nope") == 1
 
 
+async def test_frames_that_are_not_engineio_packets_leave_no_traceback(
+    served: ServerProcess, watcher: EventRecorder
+) -> None:
+    """``x``, ``9`` and non-ASCII first bytes are no engine.io packet type. On either
+    path the socket's end is one debug line at most, never a traceback or an ERROR."""
+    async with aiohttp.ClientSession() as http:
+        for n, frame in enumerate(["x", "9", "\u02c3", "9" * 1000] * 5):
+            ws = await http.ws_connect(served.url + "/socket.io/?EIO=4&transport=websocket")
+            await ws.receive_str(timeout=5)  # engine.io's OPEN
+            if n % 2:
+                await ws.send_str("40")
+            with contextlib.suppress(ConnectionError):
+                await ws.send_str(frame)
+            await ws.close()
+        await write_and_receive(http, served, watcher, 0)  # later lines are written by now
+    assert log_problems(served.log.read_text()) == []
+
+
+# Stock python-engineio keeps the session of a websocket that sent an undecodable frame
+# until its ping timeout; only the fast path's transport closes it at once.
+@pytest.mark.fast_path_only
 @pytest.mark.timeout(180)
 async def test_random_frames_cause_no_traceback_and_leave_others_unaffected(
     served: ServerProcess, watcher: EventRecorder

@@ -170,10 +170,28 @@ _GUARD_METHODS: dict[str, set[str]] = {
 }
 
 
+#: What python-engineio's own websocket loop logs, with a traceback, when a client sent
+#: a packet it cannot take (e.g. an unknown packet type); it then closes that socket.
+_STOCK_RECEIVE_ERROR = "Unknown receive error"
+
+
+def _quiet_client_errors(record: logging.LogRecord) -> bool:
+    """engine.io's traceback for a client's bad packet becomes one debug line: hostile
+    input must not grow the log by a traceback per connection (the fast path's
+    transport closes such a socket itself and logs the same way)."""
+    if record.msg != _STOCK_RECEIVE_ERROR:
+        return True
+    error = record.exc_info[1] if record.exc_info else None
+    log.debug("engine.io closed a websocket on a packet it could not take: %r", error)
+    return False
+
+
 def library_logger(name: str) -> logging.Logger:
     """A logger for python-socketio/engineio: warnings and errors only, no own handler."""
     logger = logging.getLogger(name)
     logger.setLevel(logging.WARNING)
+    if _quiet_client_errors not in logger.filters:
+        logger.addFilter(_quiet_client_errors)
     return logger
 
 
@@ -285,6 +303,13 @@ class StockEngine:
         try:
             response: web.StreamResponse = await self.sio.handle_request(request)
             return response
+        except Exception as exc:
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                raise
+            # engine.io's stock websocket loop lets a frame it cannot decode escape: the
+            # client sent garbage, and its socket is gone. One debug line, no traceback.
+            log.debug("websocket closed on a frame engine.io could not decode: %r", exc)
+            raise web.HTTPBadRequest(text="malformed engine.io packet") from None
         finally:
             self._transports.discard(transport)
 

@@ -19,9 +19,10 @@ never held: they are its welcome and its replies. Not thread-safe: one event loo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -75,6 +76,22 @@ class Stats:
     queue_high_water: int = 0
 
 
+@dataclass
+class _Batch:
+    """What ``coalescing`` collects: each client's sends (fast path), and the recipient
+    count of each ``emit`` made in the block."""
+
+    pending: dict[str, list[Outgoing]] | None
+    counts: list[int] = field(default_factory=list)
+
+
+#: The batch of the task inside ``coalescing`` (a context variable: an emit made by
+#: another task while the block awaits, e.g. a reply, is not counted or held in it).
+_BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+    "modeldeck_fanout_batch", default=None
+)
+
+
 class Transmitter(Protocol):
     """How bytes reach one client on the fast path (``engine.FastEngine``)."""
 
@@ -94,8 +111,6 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         self.stats = Stats()
         self.transmitter: Transmitter | None = None  # set by the hub; None: stock path
         self._holds: dict[str, list[Outgoing]] = {}
-        self._pending: dict[str, list[Outgoing]] | None = None
-        self._counts: list[int] | None = None
 
     @property
     def fast(self) -> bool:
@@ -134,8 +149,9 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 held.append((sid, eio_sid))
             else:
                 ready.append(eio_sid)
-        if self._counts is not None:
-            self._counts.append(len(ready) + len(held))
+        batch = _BATCH.get()
+        if batch is not None:
+            batch.counts.append(len(ready) + len(held))
         if not ready and not held:
             return  # nobody listens: nothing is encoded
         outgoing = Outgoing.of(event, data)
@@ -182,15 +198,13 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         """Within the block, each client's sends are collected and written at once on
         exit (fast path): a burst of events costs one socket write per client. Yields
         the recipient count of each ``emit`` made in the block, in order."""
-        outer = self._pending, self._counts
-        counts: list[int] = []
-        self._pending, self._counts = ({} if self.fast else None), counts
+        batch = _Batch({} if self.fast else None)
+        token = _BATCH.set(batch)
         try:
-            yield counts
+            yield batch.counts
         finally:
-            pending = self._pending
-            self._pending, self._counts = outer
-            for eio_sid, outgoing in (pending or {}).items():
+            _BATCH.reset(token)
+            for eio_sid, outgoing in (batch.pending or {}).items():
                 self._deliver(eio_sid, outgoing)
 
     # -- sending -------------------------------------------------------------------
@@ -204,7 +218,8 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                                skip_sid=list(skip))  # fmt: skip
             self.stats.deliveries += len(ready)
             return
-        pending = self._pending
+        batch = _BATCH.get()
+        pending = batch.pending if batch is not None else None
         for eio_sid in ready:
             if pending is not None:
                 pending.setdefault(eio_sid, []).append(outgoing)
