@@ -1,13 +1,18 @@
 """Fixtures: the real app on a real port, a real SQLite file, real socket clients.
 
-Two session-wide rules live here too: in CI (``CI=true``) a test that needs a missing
-tool (Node, Chromium) fails instead of being skipped, and a run that leaves a process
-behind fails, naming it (the leftovers are killed first).
+Session-wide rules live here too: in CI (``CI=true``) a test that needs a missing
+tool (Node, Chromium) fails instead of being skipped, a run that leaves a process
+behind fails, naming it (the leftovers are killed first), and every test that opens a
+Socket.IO connection is marked ``realtime``: ``scripts/test`` runs those a second time
+on the stock delivery path (``MODELDECK_FAST_PATH=0``).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -105,8 +110,40 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: In an xdist worker, the token of the run that started it (None elsewhere).
+CONTROLLER_TOKEN = pytest.StashKey[str | None]()
+
+
+def _worker_reports(token: str) -> Path:
+    """Where xdist workers leave the names of their leftovers for the controller."""
+    return Path(tempfile.gettempdir()) / f"modeldeck-leftovers-{token}"
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    session.config.stash[CONTROLLER_TOKEN] = os.environ.get(MARKER) if worker else None
     mark_run()  # every process this run starts inherits the token
+
+
+#: Fixtures that open Socket.IO connections, and what a module that opens them itself
+#: (raw websockets, Node or browser clients, child servers it connects to) mentions.
+SOCKET_FIXTURES = frozenset({"connect", "browser", "page", "watcher"})
+OPENS_SOCKETS = re.compile(
+    r"EventRecorder|ws_connect|/socket\.io/|socket\.io-client|open_browser|needs_browser"
+    r"|RawSocket|import socketio"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``realtime`` every test that opens a Socket.IO connection: the stock-path
+    pass runs exactly those, so a new test of that kind is never left out of it."""
+    module_opens: dict[Path, bool] = {}
+    for item in items:
+        path = item.path
+        if path not in module_opens:
+            module_opens[path] = bool(OPENS_SOCKETS.search(path.read_text()))
+        if module_opens[path] or SOCKET_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realtime)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -115,8 +152,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail a run that leaves processes behind, naming them; they are killed first."""
+    """Fail a run that leaves processes behind, naming them; they are killed first.
+
+    An xdist worker ends its own leftovers and leaves their names for the controller,
+    which fails the run (a worker's exit status does not reach it).
+    """
     ended = end_leftovers(os.environ[MARKER])
+    controller = session.config.stash.get(CONTROLLER_TOKEN, None)
+    if controller is not None:
+        if ended:
+            folder = _worker_reports(controller)
+            folder.mkdir(exist_ok=True)
+            (folder / f"{os.getpid()}.txt").write_text("\n".join(ended))
+        return
+    folder = _worker_reports(os.environ[MARKER])
+    if folder.is_dir():
+        for report in sorted(folder.glob("*.txt")):
+            ended += report.read_text().splitlines()
+        shutil.rmtree(folder, ignore_errors=True)
     if not ended:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

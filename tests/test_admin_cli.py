@@ -37,6 +37,9 @@ from tests.conftest import Running
 from tests.ollama_standin import OllamaStandin
 from tests.processes import ServerProcess, free_port
 
+#: The CLI follows pulls over Socket.IO (server/admin/client.py).
+pytestmark = pytest.mark.realtime
+
 TOKEN = "cli-secret"
 FAST = 6_400_000_000  # bytes/s: tinyllama in a few dozen progress lines
 SLOW = 2_000_000  # bytes/s: a pull that outlives any test
