@@ -120,7 +120,7 @@ def _worker_reports(token: str) -> Path:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    worker = hasattr(session.config, "workerinput")  # set by xdist in its workers only
     session.config.stash[CONTROLLER_TOKEN] = os.environ.get(MARKER) if worker else None
     mark_run()  # every process this run starts inherits the token
 
