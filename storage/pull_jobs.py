@@ -128,12 +128,15 @@ async def active_for_model(db: ReadHandle, model: str) -> PullJobRow | None:
     return PullJobRow.from_row(row) if row is not None else None
 
 
-async def others_and(db: ReadHandle, owner: str, ids: list[str]) -> list[PullJobRow]:
-    """Active jobs other processes run, and the jobs ``ids`` whatever their state."""
+async def others_and(
+    db: ReadHandle, owner: str, ids: list[str], changed_since: str
+) -> list[PullJobRow]:
+    """Active jobs other processes run, their jobs written at or after ``changed_since``
+    (whatever their state), and the jobs ``ids``."""
     rows = await db.fetchall(
-        f"SELECT * FROM pull_jobs WHERE ({_ACTIVE_SQL} AND owner IS NOT ?)"
+        f"SELECT * FROM pull_jobs WHERE owner IS NOT ? AND ({_ACTIVE_SQL} OR updated_at >= ?)"
         f" OR id IN ({','.join('?' * len(ids))})",
-        [owner, *ids],
+        [owner, changed_since, *ids],
     )
     return [PullJobRow.from_row(row) for row in rows]
 

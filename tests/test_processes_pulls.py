@@ -143,3 +143,27 @@ async def test_a_pull_of_a_killed_process_fails_on_the_others(
     assert failed["id"] == job["id"] and failed["message"] == GONE_MESSAGE
     again = await pull(survivor, "tinyllama")  # the model is not left blocked
     assert again["id"] != job["id"]
+
+
+async def test_a_pull_that_begins_and_ends_between_two_looks_is_still_announced(
+    start_server, standin: OllamaStandin, connect
+) -> None:
+    """A pull of a model Ollama does not have fails within milliseconds, possibly
+    between two looks of another process at the database: that process's subscribers
+    still get its ``pull:error``, once."""
+    a = await start_server(ollama_url=standin.url, process_name="a")
+    b = await start_server(ollama_url=standin.url, process_name="b")
+    on_a, on_b = await connect(a.url), await connect(b.url)
+    for client in (on_a, on_b):
+        assert await client.call("pull:subscribe", {"model": "no-such-model"}) is None
+    tailer = b.app[TAILER]
+    await tailer.stop()  # b does not look while the job begins and ends
+    job = await pull(a, "no-such-model")
+    await on_a.next("pull:error", timeout=10)
+    tailer.start()  # b's next look
+    failed = await on_b.next("pull:error", timeout=5)
+    assert failed["id"] == job["id"] and failed["status"] == "failed"
+    assert failed["message"] == (await job_of(a, job["id"]))["message"]
+    await b.api.patch("/api/models/sdxl", {"description": "more looks"})  # and again
+    await on_b.wait_for("models:updated")
+    assert len(on_b.of("pull:error")) == 1

@@ -26,6 +26,7 @@ from server.ollama.jobs import PullJob
 from server.ollama.progress import COMPLETE, ERROR, ProgressFanout
 from server.realtime.hub import SocketHub
 from storage import pull_jobs
+from storage.clock import utc_now_iso
 from storage.database import Database
 from storage.pull_jobs import PullJobRow
 
@@ -50,6 +51,10 @@ class RemoteJobs:
         self.owner = owner
         self._jobs: dict[str, Followed] = {}
         self._closed = False
+        # Rows of other processes written at or after this are read at the next look:
+        # a job that began and ended between two looks is still announced once.
+        self._since = utc_now_iso()
+        self._announced: dict[str, str] = {}  # such jobs, by id: their updated_at
 
     async def close(self) -> None:
         """Stop following (``poll`` does nothing after this); let final events go out."""
@@ -64,8 +69,16 @@ class RemoteJobs:
         return found.job if found is not None else None
 
     def follow(self, row: PullJobRow) -> PullJob:
-        """The mirror of an active job another process runs (created on first sight)."""
-        return self._follow(row).job
+        """The mirror of an active job another process runs (created on first sight),
+        brought up to ``row`` when that was read after the mirror's last update."""
+        followed = self._follow(row)
+        job = followed.job
+        if row.status in pull_jobs.ACTIVE_STATUSES and (row.updated_at or "") > (
+            job.updated_at or ""
+        ):
+            changed = job.refresh(row, time.monotonic())
+            followed.fanout.changed(status_changed=changed)
+        return job
 
     def _follow(self, row: PullJobRow) -> Followed:
         found = self._jobs.get(row.id)
@@ -93,12 +106,16 @@ class RemoteJobs:
             log.exception("could not read the pull jobs of other processes")
 
     async def _poll(self) -> None:
-        rows = await pull_jobs.others_and(self.db, self.owner, list(self._jobs))
+        rows = await pull_jobs.others_and(self.db, self.owner, list(self._jobs), self._since)
         now = time.monotonic()
         for row in rows:
             if row.id not in self._jobs:
-                if row.owner != self.owner:
-                    self.follow(row)
+                if row.owner == self.owner or row.id in self._announced:
+                    continue
+                followed = self._follow(row)
+                if followed.job.status.finished:  # it began and ended since the last look
+                    self._announced[row.id] = row.updated_at or ""
+                    await self._ended(followed)
                 continue
             followed = self._jobs[row.id]
             job = followed.job
@@ -106,11 +123,20 @@ class RemoteJobs:
                 continue
             changed = job.refresh(row, now)
             if job.status.finished:
-                await followed.fanout.finish(COMPLETE if row.status == "completed" else ERROR)
-                del self._jobs[row.id]
-                followed.ended.set()
+                await self._ended(followed)
             else:
                 followed.fanout.changed(status_changed=changed)
         seen = {row.id for row in rows}
         for job_id in [j for j in self._jobs if j not in seen]:  # pruned: nothing to tell
             self._jobs.pop(job_id).ended.set()
+        # Move the mark up to the newest row read; keep the ids announced at that instant.
+        newest = max((row.updated_at or "" for row in rows), default="")
+        if newest > self._since:
+            self._since = newest
+            self._announced = {i: t for i, t in self._announced.items() if t >= newest}
+
+    async def _ended(self, followed: Followed) -> None:
+        job = followed.job
+        await followed.fanout.finish(COMPLETE if job.status.value == "completed" else ERROR)
+        self._jobs.pop(job.id, None)
+        followed.ended.set()
