@@ -71,6 +71,8 @@ def main(ctx: click.Context) -> None:
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without a token.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], False))
 @click.option("--ws-compression", is_flag=True, help="Deflate websocket frames (off: CPU).")
+@click.option("--event-format", type=click.Choice(["full", "delta"]),
+              help="Format of sockets that do not set auth.format (default full).")
 @click.option("--no-fast-path", is_flag=True,
               help="Stock python-socketio/engine.io delivery (slower).")  # fmt: skip
 @click.option("--event-retention", type=int, help="Events kept for replay (default 10000).")

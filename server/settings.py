@@ -14,6 +14,8 @@ from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from events.names import Format
+
 
 def _env(name: str, *extra: str) -> AliasChoices:
     """The prefixed env var first, then the seed's plain one (the field name still works)."""
@@ -41,6 +43,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     ws_compression: bool = False
+    #: The event format of a connection that does not name one in ``auth.format``.
+    event_format: Format = Format.FULL
     # Pre-framed writes and the hardened transport (server/realtime/engine.py); off:
     # python-socketio's and engine.io's stock delivery, as when the start-up check fails.
     fast_path: bool = True

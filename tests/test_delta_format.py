@@ -217,3 +217,18 @@ async def test_proxy_status_over_rest_shows_the_write_just_made(server: Running)
         status, body = await server.api.get("/api/proxy/status")
         assert status == 200 and body["models"]["total"] == 8 + i
         assert body["models"]["items"][-1]["id"] == f"r{i}"
+
+
+async def test_the_server_default_format_applies_to_clients_that_name_none(
+    start_server, connect
+) -> None:
+    server = await start_server(event_format="delta")
+    plain = await connect(server.url)
+    full = await connect(server.url, auth={"format": "full"})
+    for client in (plain, full):
+        await client.next("proxy:status")
+    await server.api.patch("/api/models/sdxl", {"description": "default format"})
+    delta_event = await plain.next("models:updated")
+    full_event = await full.next("models:updated")
+    assert "items" not in delta_event and delta_event["changed"][0]["id"] == "sdxl"
+    assert "changed" not in full_event and len(full_event["items"]) == 7

@@ -172,7 +172,7 @@ class SocketHub:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "unauthorized: missing or wrong token (connect with auth: {token})"
                 )
-        fmt = _requested_format(auth)
+        fmt = _requested_format(auth, self.settings.event_format)
         self.engine.connected(eio_sid)  # no connect timeout any more
         # Hold before joining: every broadcast from now on is kept for the welcome.
         self.fanout.hold(sid)
@@ -275,11 +275,12 @@ class SocketHub:
         await self.sio.shutdown()
 
 
-def _requested_format(auth: Any) -> Format:
-    """``auth.format`` (default ``full``); anything else refuses the connection."""
+def _requested_format(auth: Any, default: Format) -> Format:
+    """``auth.format`` (else the server's ``--event-format``); an unknown one refuses
+    the connection."""
     value = auth.get("format") if isinstance(auth, dict) else None
     if value is None:
-        return Format.FULL
+        return default
     if value not in tuple(Format):
         known = ", ".join(f"'{f}'" for f in Format)
         raise socketio.exceptions.ConnectionRefusedError(
