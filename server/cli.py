@@ -91,6 +91,10 @@ def serve(**options: Any) -> None:
 
     no_fast_path = options.pop("no_fast_path")
     settings = load_settings(**options)
+    if settings.router_port == 0:  # the supervisor probes the router on a known port
+        raise click.UsageError(
+            "invalid setting router_port: the built-in router needs a fixed port (1-65535)"
+        )
     if no_fast_path:
         settings = settings.model_copy(update={"fast_path": False})
     worker = worker_index()

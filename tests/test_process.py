@@ -79,6 +79,19 @@ async def test_a_port_in_use_is_one_error_line_and_exit_1(tmp_path: Path) -> Non
     assert not (tmp_path / "busy.db").exists()  # nothing was started before the bind
 
 
+async def test_a_router_port_of_zero_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
+    child = await Child.start(*serve_argv(tmp_path / "r.db", free_port(), "--router-port", "0"))
+    try:
+        code = await child.wait(timeout=20)
+    finally:
+        await child.close()
+    assert code == 2, child.transcript()
+    assert child.err[-1] == (
+        "Error: invalid setting router_port: the built-in router needs a fixed port (1-65535)"
+    ), child.transcript()
+    assert not (tmp_path / "r.db").exists()
+
+
 async def test_the_ready_line_comes_once_serving_and_names_the_pages_and_a_new_key(
     tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
