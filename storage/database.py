@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
@@ -52,6 +52,7 @@ from storage.secrets import SecretBox
 log = logging.getLogger(__name__)
 
 CommitHook = Callable[[Sequence[LoggedEvent]], None]
+T = TypeVar("T")
 
 #: How long ``problem()`` waits for its write check before reporting it unfinished.
 WRITE_CHECK_TIMEOUT = 2.0
@@ -93,9 +94,29 @@ class Transaction:
         self.secrets = secrets
         self.now = utc_now_iso()
         self.events: list[LoggedEvent] = []
+        self._reads: dict[str, Any] = {}
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        self._reads.clear()
         return await self.conn.execute(sql, params)
+
+    async def returning(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """An ``INSERT``/``UPDATE … RETURNING`` statement: the write and its row in one
+        trip to the database thread."""
+        self._reads.clear()
+        rows = await self.conn.execute_fetchall(sql, params)
+        return rows[0] if rows else None  # type: ignore[index]
+
+    async def read_once(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, done once until this transaction next writes.
+
+        Every event of a write reports the registry's counts; each trip to aiosqlite's
+        thread waits for the event loop's next turn, which a busy fan-out makes long.
+        """
+        if key not in self._reads:
+            self._reads[key] = await read()
+        value: T = self._reads[key]
+        return value
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self.conn.execute_fetchall(sql, params)

@@ -17,7 +17,8 @@ _COLUMNS = (
 )  # fmt: skip
 _BOOLEAN = {"enabled", "is_default"}
 # Columns in ModelRecord's field order, so ModelRecord.from_row can build by position.
-_SELECT = f"SELECT {', '.join(f.name for f in fields(ModelRecord))} FROM models"
+_FIELDS = ", ".join(f.name for f in fields(ModelRecord))
+_SELECT = f"SELECT {_FIELDS} FROM models"
 
 
 async def list_all(
@@ -89,8 +90,12 @@ async def insert(tx: Transaction, fields: dict[str, Any]) -> ModelRecord:
     return await get(tx, fields["id"])
 
 
-async def update(tx: Transaction, model_id: str, changes: dict[str, Any]) -> ModelRecord:
-    current = await get(tx, model_id)
+async def update(
+    tx: Transaction, model_id: str, changes: dict[str, Any], current: ModelRecord | None = None
+) -> ModelRecord:
+    """Apply ``changes``; ``current`` is the row as this transaction already read it."""
+    if current is None:
+        current = await get(tx, model_id)
     await _check(tx, changes, current)
     becomes_default = changes.get("is_default", current.is_default)
     if becomes_default and (changes.get("is_default") or "type" in changes):
@@ -98,10 +103,12 @@ async def update(tx: Transaction, model_id: str, changes: dict[str, Any]) -> Mod
     columns = [c for c in _COLUMNS if c in changes]
     params = [int(changes[c]) if c in _BOOLEAN else changes[c] for c in columns]
     assignments = [f"{c} = ?" for c in columns] + ["updated_at = ?"]
-    await tx.execute(
-        f"UPDATE models SET {', '.join(assignments)} WHERE id = ?", [*params, tx.now, model_id]
+    row = await tx.returning(
+        f"UPDATE models SET {', '.join(assignments)} WHERE id = ? RETURNING {_FIELDS}",
+        [*params, tx.now, model_id],
     )
-    return await get(tx, model_id)
+    assert row is not None  # the row was read in this transaction
+    return ModelRecord.from_row(row)
 
 
 async def delete(tx: Transaction, model_id: str) -> None:
@@ -129,10 +136,6 @@ async def put_config(tx: Transaction, model_id: str, section: str, config: dict[
     )
 
 
-async def count(db: Database | Transaction) -> int:
-    row = await db.fetchone("SELECT COUNT(*) AS n FROM models")
-    assert row is not None
-    return int(row["n"])
 
 
 async def other_default(db: Database | Transaction, model_type: str, model_id: str) -> str | None:

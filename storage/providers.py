@@ -71,14 +71,21 @@ async def insert(tx: Transaction, fields: dict[str, Any]) -> ProviderRecord:
     return await get(tx, fields["id"])
 
 
-async def update(tx: Transaction, provider_id: str, changes: dict[str, Any]) -> ProviderRecord:
-    """Apply ``changes`` (column names; ``api_key`` None clears the key).
+async def update(
+    tx: Transaction,
+    provider_id: str,
+    changes: dict[str, Any],
+    current: ProviderRecord | None = None,
+) -> ProviderRecord:
+    """Apply ``changes`` (column names; ``api_key`` None clears the key); ``current`` is
+    the row as this transaction already read it.
 
     A key belongs to the upstream it was given for: a changed ``base_url`` clears the
     stored key unless ``changes`` sets one, so whoever can edit the URL cannot have the
     router send the old key to a server of their choosing.
     """
-    current = await get(tx, provider_id)
+    if current is None:
+        current = await get(tx, provider_id)
     if (
         "base_url" in changes
         and changes["base_url"] != current.base_url
@@ -99,8 +106,11 @@ async def update(tx: Transaction, provider_id: str, changes: dict[str, Any]) -> 
         params += [api_key_enc, api_key_hint]
     assignments.append("updated_at = ?")
     params += [tx.now, provider_id]
-    await tx.execute(f"UPDATE providers SET {', '.join(assignments)} WHERE id = ?", params)
-    return await get(tx, provider_id)
+    row = await tx.returning(
+        f"UPDATE providers SET {', '.join(assignments)} WHERE id = ? RETURNING *", params
+    )
+    assert row is not None  # the row was read in this transaction
+    return ProviderRecord.from_row(row)
 
 
 async def delete(tx: Transaction, provider_id: str, *, cascade: bool) -> list[str]:
@@ -117,11 +127,3 @@ async def delete(tx: Transaction, provider_id: str, *, cascade: bool) -> list[st
     await tx.execute("DELETE FROM models WHERE provider_id = ?", (provider_id,))
     await tx.execute("DELETE FROM providers WHERE id = ?", (provider_id,))
     return model_ids
-
-
-
-async def counts(db: Database | Transaction) -> tuple[int, int]:
-    """``(total, enabled)``: what every ``providers:updated`` and ``proxy:status`` reports."""
-    row = await db.fetchone("SELECT COUNT(*) AS n, COALESCE(SUM(enabled), 0) AS e FROM providers")
-    assert row is not None
-    return int(row["n"]), int(row["e"])

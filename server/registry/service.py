@@ -132,8 +132,9 @@ class RegistryService:
         self, provider_id: str, changes: dict[str, Any], action: str
     ) -> ProviderRecord:
         async with self.db.transaction() as tx:
-            prior = prior_of(await providers.get(tx, provider_id))
-            record = await providers.update(tx, provider_id, changes)
+            current = await providers.get(tx, provider_id)
+            prior = prior_of(current)
+            record = await providers.update(tx, provider_id, changes, current)
             await self._log(
                 tx,
                 await snapshots.providers_changed(tx, action, provider_id, [record], prior=prior),
@@ -194,7 +195,7 @@ class RegistryService:
                 else None
             )
             replaced = await models.get(tx, previous) if previous else None
-            record = await models.update(tx, model_id, changes)
+            record = await models.update(tx, model_id, changes, current)
             await self._log_models(tx, action, record, current, replaced)
         return record
 
@@ -203,7 +204,7 @@ class RegistryService:
             current = await models.get(tx, model_id)
             previous = await models.other_default(tx, current.type, model_id)
             replaced = await models.get(tx, previous) if previous else None
-            record = await models.update(tx, model_id, {"is_default": True})
+            record = await models.update(tx, model_id, {"is_default": True}, current)
             await self._log_models(tx, "default", record, current, replaced)
         return record
 
@@ -243,7 +244,7 @@ class RegistryService:
                     f"status: model '{model_id}' is {current.status}; cannot make it {target}",
                     details={"field": "status", "from": current.status, "to": target},
                 )
-            record = await models.update(tx, model_id, {"status": target})
+            record = await models.update(tx, model_id, {"status": target}, current)
             await self._log_models(tx, action, record, current, None)
         return record
 

@@ -13,6 +13,7 @@ from events.mirror import RegistryMirror
 from events.payloads import ModelsChanged, Payload, ProvidersChanged, ProxyStatusCounts
 from server.registry.proxy_state import ProxySnapshot
 from storage import credentials, event_log, models, providers
+from storage.counts import registry_counts
 from storage.database import Database, Transaction
 from storage.records import ModelRecord, ProviderRecord
 
@@ -68,14 +69,14 @@ async def providers_changed(
     *,
     prior: dict[str, Any],
 ) -> Change:
-    total, enabled = await providers.counts(tx)
+    counts = await registry_counts(tx)
     payload = ProvidersChanged(
         action=action,  # type: ignore[arg-type]
         provider_id=provider_id,
         changed=[p.to_json() for p in changed],
         deleted=deleted,
-        total=total,
-        enabled=enabled,
+        total=counts.providers,
+        enabled=counts.enabled_providers,
         timestamp=tx.now,
     )
     return Change(payload, prior)
@@ -95,7 +96,7 @@ async def models_changed(
         model_id=model_id,
         changed=[m.to_json() for m in changed],
         deleted=deleted,
-        total=await models.count(tx),
+        total=(await registry_counts(tx)).models,
         timestamp=tx.now,
     )
     return Change(payload, prior)
@@ -106,11 +107,11 @@ def process_blocks(proxy: ProxySnapshot) -> dict[str, Any]:
 
 
 async def proxy_status_counts(tx: Transaction, proxy: ProxySnapshot) -> ProxyStatusCounts:
-    total, enabled = await providers.counts(tx)
+    counts = await registry_counts(tx)
     return ProxyStatusCounts(
         status=proxy.status,  # type: ignore[arg-type]
-        providers={"total": total, "enabled": enabled},
-        models={"total": await models.count(tx)},
+        providers={"total": counts.providers, "enabled": counts.enabled_providers},
+        models={"total": counts.models},
         credentials=await credentials_summary(tx),
         message=proxy.message,
         timestamp=tx.now,
