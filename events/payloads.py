@@ -79,6 +79,8 @@ class ProcessBlock(BaseModel):
     port: int | None
     pid: int | None
     uptime: float
+    #: Restarts after crashes since the process was last started on request.
+    restarts: int = 0
 
 
 class ProxyStatus(Payload):

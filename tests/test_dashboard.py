@@ -392,6 +392,10 @@ async def test_the_proxy_goes_running_partial_running_on_a_kill_9(
     assert new_pid != pid
     await page.see(f'{card} [data-field="pid"]', str(new_pid))
     await page.see(f'{card} [data-field="restarts"]', "1")
+    # A new page load (not a hash change) learns the count from the server.
+    await page.do("open", url=f"{server.url}/?reloaded=1#/proxy")
+    await page.see(f'{card} [data-field="pid"]', str(new_pid))
+    await page.see(f'{card} [data-field="restarts"]', "1")
     await page.shot(screenshots, "proxy")
     await page.do("click", selector=f'{card} button[data-action="stop"]')
     await page.see("#proxy-status", "stopped")

@@ -91,7 +91,7 @@ async def test_blocks_are_present_while_stopped(proxied: Running, connect: Any) 
     assert greeting["status"] == "stopped"
     for name in ("providerRouter", "webby"):
         assert greeting[name] == {"running": False, "port": greeting[name]["port"], "pid": None,
-                                  "uptime": 0.0}  # fmt: skip
+                                  "uptime": 0.0, "restarts": 0}  # fmt: skip
     assert greeting["providerRouter"]["port"] == proxied.settings.router_port
 
 
@@ -173,6 +173,14 @@ async def test_kill_9_shows_partial_at_once_then_restarts(proxied: Running, conn
     back = await client.next("proxy:status", where=lambda s: s["webby"]["running"])
     assert back["status"] == "partial"  # the router was never started
     assert back["webby"]["pid"] != pid and alive(back["webby"]["pid"])
+    assert body["webby"]["restarts"] == 0 and back["webby"]["restarts"] == 1
+    # A page opened now (or reloaded) learns the count from the greeting.
+    later: EventRecorder = await connect(proxied.url)
+    assert (await later.next("proxy:status"))["webby"]["restarts"] == 1
+    # A start on request begins the count again.
+    await proxied.api.post("/api/proxy/stop", params={"name": "webby"})
+    _, restarted = await proxied.api.post("/api/proxy/start", params={"name": "webby"})
+    assert restarted["webby"]["running"] and restarted["webby"]["restarts"] == 0
 
 
 async def test_a_process_that_stops_answering_is_restarted(

@@ -81,6 +81,7 @@ class ManagedProcess:
         self._settled = asyncio.Event()
         self._lock = asyncio.Lock()
         self._crashes: deque[float] = deque()
+        self._restarts = 0  # after crashes, since the last start on request
         self._pidfile = output.path.with_suffix(".pid")
 
     @property
@@ -93,7 +94,7 @@ class ManagedProcess:
         uptime = round(time.monotonic() - self._started_at, 3) if alive else 0.0
         return ProcessBlock(
             running=self.state is ProcessState.RUNNING, port=self.spec.port, pid=self.pid,
-            uptime=uptime,
+            uptime=uptime, restarts=self._restarts,
         )  # fmt: skip
 
     # -- control -------------------------------------------------------------------
@@ -103,6 +104,7 @@ class ManagedProcess:
         async with self._lock:
             if self._task is None or self._task.done():
                 self._crashes.clear()
+                self._restarts = 0
                 self._settled = asyncio.Event()
                 self._task = asyncio.create_task(self._supervise(), name=f"proxy {self.spec.name}")
             settled = self._settled
@@ -144,6 +146,7 @@ class ManagedProcess:
                 first = False
                 if not await self._crashed(failure):
                     return
+                self._restarts += 1
         except Exception as exc:  # a bug here must not leave a child unwatched and unsaid
             log.exception("supervising %s failed", self.spec.name)
             if self._proc is not None:

@@ -13,11 +13,6 @@ export interface ProcessView extends ProcessBlock {
   name: string;
   /** When this block was received (ms since the epoch): uptime grows from there. */
   seenAt: number;
-  /** Restarts this page has seen (a new pid after the process had one); the server
-   * does not count them, so a reload starts from zero. */
-  restarts: number;
-  /** The last pid seen, kept while the process is down so a restart can be noticed. */
-  lastPid: number | null;
 }
 
 export interface ProxyView {
@@ -105,15 +100,11 @@ function isStale(state: RegistryState, data: unknown): boolean {
   return seq !== null && state.lastSeq !== null && seq <= state.lastSeq;
 }
 
-export function proxyFrom(data: Json, previous: ProxyView | null, now: number): ProxyView {
-  const before = new Map((previous?.processes ?? []).map((p) => [p.name, p]));
+export function proxyFrom(data: Json, now: number): ProxyView {
   const processes: ProcessView[] = [];
   for (const [name, value] of Object.entries(data)) {
     if (PROXY_FIELDS.has(name) || !isObject(value) || typeof value.running !== 'boolean') continue;
     const block = value as unknown as ProcessBlock;
-    const prev = before.get(name);
-    const lastPid = block.pid ?? prev?.lastPid ?? null;
-    const restarted = prev?.lastPid != null && block.pid != null && block.pid !== prev.lastPid;
     processes.push({
       name,
       running: block.running,
@@ -121,9 +112,7 @@ export function proxyFrom(data: Json, previous: ProxyView | null, now: number): 
       pid: block.pid ?? null,
       uptime: typeof block.uptime === 'number' ? block.uptime : 0,
       seenAt: now,
-      restarts: (prev?.restarts ?? 0) + (restarted ? 1 : 0),
-      // A deliberate stop is not a crash: forget the pid so the next start is not counted.
-      lastPid: data.status === 'stopped' ? null : lastPid,
+      restarts: typeof block.restarts === 'number' ? block.restarts : 0,
     });
   }
   processes.sort((a, b) => a.name.localeCompare(b.name));
@@ -168,7 +157,7 @@ export function applyEvent(
     // carries the seq of the last broadcast): apply it. Older ones are history.
     const behind = seq !== null && state.lastSeq !== null && seq < state.lastSeq;
     if (behind && !options.greeting) return state;
-    let next: RegistryState = { ...state, proxy: proxyFrom(data, state.proxy, now) };
+    let next: RegistryState = { ...state, proxy: proxyFrom(data, now) };
     // The greeting (both formats) and every full-format broadcast list the registry.
     if (isObject(data.providers) && Array.isArray(data.providers.items)) {
       next = { ...next, providers: byId(data.providers.items as Provider[], state.providers) };

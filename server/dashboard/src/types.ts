@@ -53,6 +53,8 @@ export interface ProcessBlock {
   port: number | null;
   pid: number | null;
   uptime: number;
+  /** Restarts after crashes since the process was last started on request. */
+  restarts: number;
 }
 
 export type ProxyState = 'running' | 'stopped' | 'partial' | 'starting';

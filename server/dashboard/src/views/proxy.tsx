@@ -1,4 +1,4 @@
-// Proxy processes: status, pid, port, uptime, restarts seen, the last log lines;
+// Proxy processes: status, pid, port, uptime, restarts, the last log lines;
 // start/stop each or all. A crash shows `partial` as soon as proxy:status says so.
 
 import type { JSX } from 'preact';
@@ -68,7 +68,7 @@ function ProcessCard(props: { process: ProcessView; now: number }): JSX.Element 
         <div><dt>pid</dt><dd data-field="pid">{p.pid ?? '–'}</dd></div>
         <div><dt>port</dt><dd data-field="port">{p.port ?? '–'}</dd></div>
         <div><dt>uptime</dt><dd data-field="uptime">{up === null ? '–' : duration(up)}</dd></div>
-        <div><dt>restarts seen</dt><dd data-field="restarts">{p.restarts}</dd></div>
+        <div><dt>restarts</dt><dd data-field="restarts">{p.restarts}</dd></div>
       </dl>
       <Logs name={p.name} version={`${p.pid}-${p.running}`} />
     </article>
