@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     pull_workers: int = Field(2, ge=1, le=16)
     shutdown_timeout: float = Field(3.0, ge=0)
     socket_connect_timeout: float = Field(45.0, gt=0)  # engine.io session → Socket.IO CONNECT
+    socket_ping_interval: float = Field(25.0, gt=0)  # engine.io's (and Node's) defaults
+    socket_ping_timeout: float = Field(20.0, gt=0)
     proxy_config: Path | None = None
     proxy_log_dir: Path | None = None
     proxy_autostart: bool = False

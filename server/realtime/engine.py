@@ -99,7 +99,7 @@ def check(sio: socketio.AsyncServer) -> list[str]:
         "eio.handlers lacks python-socketio's connect/message/disconnect",
     )
     need(isinstance(getattr(eio, "sockets", None), dict), "eio.sockets is not a dict")
-    for reason in ("CLIENT_DISCONNECT", "SERVER_DISCONNECT", "TRANSPORT_CLOSE"):
+    for reason in ("CLIENT_DISCONNECT", "SERVER_DISCONNECT", "TRANSPORT_CLOSE", "PING_TIMEOUT"):
         need(hasattr(getattr(eio, "reason", None), reason), f"eio.reason.{reason}")
     try:
         session = async_socket.AsyncSocket(eio, "probe")
@@ -109,12 +109,18 @@ def check(sio: socketio.AsyncServer) -> list[str]:
         need(isinstance(getattr(session, "queue", None), asyncio.Queue), "AsyncSocket.queue")
         for flag in ("connected", "upgrading", "upgraded", "closing", "closed"):
             need(getattr(session, flag, None) is False, f"AsyncSocket.{flag} is not False at start")
+        # Heartbeat: a fresh session counts as having just been pinged (so the first
+        # schedule_ping schedules), and engine.io's monitor acts on unanswered pings.
+        need(bool(getattr(session, "last_ping", None)), "AsyncSocket.last_ping is not set at start")
+        need(isinstance(getattr(eio, "ping_interval", None), int | float), "eio.ping_interval")
+        need(getattr(eio, "start_service_task", False) is True, "engine.io's client monitor is off")
     methods = {
         "close": {"wait", "abort", "reason"},
         "send": {"pkt"},
         "receive": {"pkt"},
         "poll": set(),
         "check_ping_timeout": set(),
+        "schedule_ping": set(),
     }
     for name, params in methods.items():
         method = getattr(async_socket.AsyncSocket, name, None)
@@ -336,7 +342,9 @@ class FastEngine:
 
     Installs the transport and wraps python-socketio's engine.io handlers; the
     wrappers add a connect timeout (Node's ``connectTimeout``), drop what arrives for
-    a closed session and answer a closed session's pending long-poll at once.
+    a closed session, answer a closed session's pending long-poll at once, and close
+    the websocket of a session engine.io ended for an unanswered ping. Every session's
+    pings come from one ``Heartbeat``.
     """
 
     fast = True
@@ -367,6 +375,7 @@ class FastEngine:
         }
         self._tasks: set[asyncio.Future[None]] = set()
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
+        self.heartbeat = transport.Heartbeat(self.eio.ping_interval)
         handlers: dict[str, EioHandler] = self.eio.handlers
         self._eio_connect = handlers["connect"]
         self._eio_message = handlers["message"]
@@ -402,6 +411,7 @@ class FastEngine:
         session = self.eio.sockets.get(eio_sid)
         if session is not None:
             self._transport.install_poll(session)
+            self.heartbeat.install(session)  # engine.io schedules the first ping next
         loop = asyncio.get_running_loop()
         self._connect_deadlines[eio_sid] = loop.call_later(
             self.connect_timeout, self._connect_deadline, eio_sid
@@ -418,11 +428,18 @@ class FastEngine:
 
     async def _on_eio_disconnect(self, eio_sid: str, reason: Any) -> Any:
         """After the client's own CLOSE, answer its pending long-poll at once: engine.io
-        would hold it until the ping timeout (45 s), and the client waits for it."""
+        would hold it until the ping timeout (45 s), and the client waits for it. After
+        an unanswered ping, end the websocket: nothing else would (its reader waits
+        without a timeout)."""
         result = await self._eio_disconnect(eio_sid, reason)
         session: EngineSession | None = self.eio.sockets.get(eio_sid)
         if session is not None and reason == self.eio.reason.CLIENT_DISCONNECT:
             session.queue.put_nowait(None)  # engine.io's own "no more packets" marker
+        if reason == self.eio.reason.PING_TIMEOUT:
+            ws = self.websockets.by_eio_sid.get(eio_sid)
+            if ws is not None:
+                log.info("closing %s: no answer to a ping within the ping timeout", eio_sid)
+                ws.abort()
         return result
 
     def _connect_deadline(self, eio_sid: str) -> None:
@@ -509,6 +526,7 @@ class FastEngine:
             if eio_sid not in self.websockets.by_eio_sid and not session.closed:
                 # long-polling, or upgrading: its poll fails now
                 self._transport.end_polling(session)
+        await self.heartbeat.stop()
         await self.websockets.close_all(timeout)
         for task in list(self._tasks):
             task.cancel()

@@ -72,6 +72,8 @@ class SocketHub:
             cors_credentials=False,
             json=codec,
             http_compression=False,
+            ping_interval=settings.socket_ping_interval,
+            ping_timeout=settings.socket_ping_timeout,
         )
         self._path_note: tuple[int, str] = (logging.INFO, "")
         self.engine = self._engine(settings)

@@ -22,13 +22,19 @@ It also closes what engine.io's stock handler leaves open: a packet that does no
 decode, or an engine.io CLOSE, ends the transport at once (a session lives exactly as
 long as its transport), and a second websocket opened for a session that is already
 upgrading is closed, as Node's engine.io does, instead of taking over its delivery.
+
+And ``Heartbeat`` sends every session's pings from one task (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import math
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -234,13 +240,13 @@ class TrackedWebSocket(StockWebSocket):  # type: ignore[misc]
             await self._send_packet(eio_socket, packet)
 
         eio_socket.send = send
-        idle_limit = server.ping_interval + server.ping_timeout
         try:
             while True:
-                try:
-                    message = await self._sock.receive(timeout=idle_limit)
-                except TimeoutError:
-                    break  # no pong for a whole ping cycle: the client is gone
+                # No timeout here: a client that stops answering pings is closed by
+                # engine.io's monitor (ping timeout), and the engine then aborts this
+                # transport. A timeout per message would leave a timer and its chain
+                # alive per client between two pongs, for the collector to promote.
+                message = await self._sock.receive()
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     break  # close, closing, closed or error
                 if len(message.data) > server.max_http_buffer_size:
@@ -373,3 +379,62 @@ def websocket_class(
         (TrackedWebSocket,),
         {"compress": compress, "limits": limits, "registry": registry},
     )
+
+
+class Heartbeat:
+    """Every session's pings from one task, instead of engine.io's task per session.
+
+    engine.io schedules each ping as a background task that sleeps ``ping_interval``,
+    made anew after every pong: with 1,000 clients, 1,000 tasks with their coroutines,
+    futures and timers, each alive for a whole interval, long enough for the garbage
+    collector to move them all into its oldest generation, whose full passes then stall
+    every client for tens of milliseconds. Here ``schedule`` (installed as the session's
+    ``schedule_ping``) only files the session under the tick it is due in, and one task
+    wakes each tick and pings what is due, as ``AsyncSocket._send_ping`` does. Unanswered
+    pings are still engine.io's to act on (its monitor task closes the session).
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.tick = min(1.0, interval / 4)
+        self._due: defaultdict[int, list[Any]] = defaultdict(list)
+        self._task: asyncio.Task[None] | None = None
+
+    def install(self, eio_socket: Any) -> None:
+        eio_socket.schedule_ping = functools.partial(self.schedule, eio_socket)
+
+    def schedule(self, eio_socket: Any) -> None:
+        """engine.io's rule: a new ping only once the last one was answered (or at start)."""
+        if not eio_socket.last_ping:
+            return
+        eio_socket.last_ping = None
+        due = math.ceil((time.monotonic() + self.interval) / self.tick)
+        self._due[due].append(eio_socket)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="heartbeat")
+
+    async def _run(self) -> None:
+        while self._due:
+            await asyncio.sleep(self.tick)
+            now = math.floor(time.monotonic() / self.tick)
+            for tick in sorted(t for t in self._due if t <= now):
+                for eio_socket in self._due.pop(tick):
+                    await self._ping(eio_socket)
+
+    @staticmethod
+    async def _ping(eio_socket: Any) -> None:
+        if eio_socket.closing or eio_socket.closed:
+            return
+        eio_socket.last_ping = time.time()
+        try:
+            await eio_socket.send(eio_packet.Packet(eio_packet.PING))
+        except Exception as exc:  # one session's failure must not stop the others' pings
+            log.debug("ping to %s failed: %r", getattr(eio_socket, "sid", "?"), exc)
+
+    async def stop(self) -> None:
+        self._due.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
