@@ -101,3 +101,17 @@ async def test_secret_key_from_the_environment(db_path: Path, start_server) -> N
     with sqlite3.connect(db_path) as conn:
         stored = conn.execute("SELECT api_key_enc FROM providers WHERE id = 'e'").fetchone()[0]
     assert Fernet(key).decrypt(stored) == b"sk-env-key-1"
+
+
+async def test_the_event_log_keeps_its_retention_and_at_most_one_percent_more(
+    db_path: Path, start_server
+) -> None:
+    server: Running = await start_server(event_retention=300)
+    kept: list[int] = []
+    for i in range(400):  # two events a write: the log passes 300 at the 151st
+        status, _ = await server.api.patch("/api/models/sdxl", {"description": f"r{i}"})
+        assert status == 200
+        with sqlite3.connect(db_path) as conn:
+            kept.append(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    assert max(kept) <= 303 and min(kept[150:]) >= 300
+    assert len(set(kept[200:])) > 1  # pruned as it goes, a few rows at a time

@@ -31,7 +31,7 @@ from server.registry.proxy_state import ProxyState
 from server.registry.snapshots import Change, prior_of
 from server.registry.upstreams import upstream_refusal
 from storage import credentials, models, providers
-from storage.database import Database, Transaction
+from storage.database import Database, EventToLog, Transaction
 from storage.records import CredentialRecord, ModelRecord, ProviderRecord
 
 #: Allowed status changes of a model (seed 000's start/stop lifecycle).
@@ -79,12 +79,14 @@ class RegistryService:
 
     async def _log(self, tx: Transaction, *events: Change | Payload) -> None:
         """Log the write's events, then a fresh ``proxy:status`` (counts, no lists)."""
+        rows: list[EventToLog] = []
         for event in events:
             change = event if isinstance(event, Change) else Change(event)
             payload = change.payload
-            await tx.log_event(payload.event, payload.topic, payload.to_json(), change.prior)
+            rows.append((payload.event, payload.topic, payload.to_json(), change.prior))
         status = await snapshots.proxy_status_counts(tx, self.proxy.snapshot())
-        await tx.log_event(status.event, status.topic, status.to_json())
+        rows.append((status.event, status.topic, status.to_json(), None))
+        await tx.log_events(rows)
 
     async def _unique_id(self, tx: Transaction, table: str, name: str) -> str:
         base = slugify(name, regex_pattern=r"[^a-z0-9.:_-]+") or table.rstrip("s")
