@@ -312,8 +312,8 @@ async def test_proxy_commands_start_show_tail_and_stop_the_router(
     started = await modeldeck("proxy start", env=env)
     assert started.code == 0, started
     row = next(line for line in started.lines if line.startswith("providerRouter "))
-    _, state, pid, port, _uptime = row.split()
-    assert state == "running" and int(port) == server.settings.router_port
+    _, state, pid, port, _uptime, restarts = row.split()
+    assert state == "running" and int(port) == server.settings.router_port and restarts == "0"
     assert started.lines[-1].startswith("proxy running: providerRouter running on port")
 
     status = json.loads((await modeldeck("proxy status --json", env=env)).out)

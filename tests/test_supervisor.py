@@ -244,7 +244,7 @@ async def test_a_command_that_exits_at_once_fails_with_its_output(
     assert body["error"]["details"] == {"failed": ["qwenProxy"]}
     event = await client.next("proxy:status", where=lambda s: "failed to start" in s["message"])
     assert event["qwenProxy"] == {"running": False, "port": event["qwenProxy"]["port"],
-                                  "pid": None, "uptime": 0.0}  # fmt: skip
+                                  "pid": None, "uptime": 0.0, "restarts": 0}  # fmt: skip
 
     status, logs = await server.api.get("/api/proxy/logs/qwenProxy", params={"tail": 50})
     assert status == 200 and "error: cannot read /etc/qwen/token" in logs["lines"]

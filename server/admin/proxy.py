@@ -34,10 +34,11 @@ def _print_status(status: dict[str, Any]) -> None:
             block.get("pid"),
             block.get("port"),
             f"{block['uptime']:.0f}s" if block.get("running") and block.get("uptime") else None,
+            block.get("restarts", 0),
         )
         for name, block in _processes(status)
     ]
-    print_table(("NAME", "STATE", "PID", "PORT", "UPTIME"), rows)
+    print_table(("NAME", "STATE", "PID", "PORT", "UPTIME", "RESTARTS"), rows)
     message = f": {status['message']}" if status.get("message") else ""
     click.echo(f"proxy {status.get('status')}{message}")
 
@@ -57,7 +58,7 @@ def _target(name: str | None) -> dict[str, str] | None:
 @connection_options
 @json_option
 def proxy_status(as_json: bool) -> None:
-    """Show each supervised process: running or not, pid, port, uptime."""
+    """Show each supervised process: running or not, pid, port, uptime, restarts."""
 
     async def command(api: AdminClient) -> None:
         status = await api.get("/api/proxy/status")
