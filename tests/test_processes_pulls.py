@@ -40,6 +40,11 @@ async def test_two_requests_through_two_processes_share_one_job_followed_on_both
     done = await on_b.next("pull:complete", timeout=20)
     assert done["id"] == job["id"] and done["percent"] == 100
     await on_b.wait_for("ollama:updated")  # through the event log
+    # Later changes of the database make b look at the jobs again; the job's final row
+    # is read again too (it is the newest b has seen) and must not be announced twice.
+    for n in range(2):
+        await a.api.patch("/api/models/sdxl", {"description": f"later {n}"})
+        await on_b.wait_for("models:updated", where=lambda d, n=n: f"later {n}" in json.dumps(d))
     ends = [name for name, _ in on_b.events if name in ("pull:complete", "ollama:updated")]
     assert ends == ["pull:complete", "ollama:updated"]  # as on the process that pulled
     assert pulled_models(standin) == ["tinyllama:latest"]  # pulled once, by a

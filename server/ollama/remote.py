@@ -137,6 +137,9 @@ class RemoteJobs:
 
     async def _ended(self, followed: Followed) -> None:
         job = followed.job
+        # Its final row is read again while it is the newest seen (``updated_at >=``
+        # the mark): told once, it must not be taken for a job seen for the first time.
+        self._announced[job.id] = job.updated_at or ""
         await followed.fanout.finish(COMPLETE if job.status.value == "completed" else ERROR)
         self._jobs.pop(job.id, None)
         followed.ended.set()
