@@ -386,12 +386,12 @@ class Heartbeat:
 
     engine.io schedules each ping as a background task that sleeps ``ping_interval``,
     made anew after every pong: with 1,000 clients, 1,000 tasks with their coroutines,
-    futures and timers, each alive for a whole interval, long enough for the garbage
-    collector to move them all into its oldest generation, whose full passes then stall
-    every client for tens of milliseconds. Here ``schedule`` (installed as the session's
-    ``schedule_ping``) only files the session under the tick it is due in, and one task
-    wakes each tick and pings what is due, as ``AsyncSocket._send_ping`` does. Unanswered
-    pings are still engine.io's to act on (its monitor task closes the session).
+    futures and timers, each alive for a whole interval (about 2 KB of a client's 27 KB,
+    and objects the garbage collector keeps moving into its oldest generation). Here
+    ``schedule`` (installed as the session's ``schedule_ping``) only files the session
+    under the tick it is due in, and one task wakes each tick and pings what is due, as
+    ``AsyncSocket._send_ping`` does. Unanswered pings are still engine.io's to act on
+    (its monitor task closes the session).
     """
 
     def __init__(self, interval: float) -> None:
