@@ -4,9 +4,10 @@ Several modeldeck processes may serve one SQLite file. Each process's own commit
 its bus through the commit hook; the others' only through the event log. SQLite's
 ``PRAGMA data_version`` changes on a connection whenever any other connection (of this
 process or another) committed, and costs no I/O beyond the shared-memory header, so the
-tailer asks for it every ``interval`` seconds and reads ``seq > received`` only after it
-changed. The events it reads go to ``deliver`` (the bus, after the read caches are
-invalidated); seqs this process already published are dropped by the bus.
+tailer asks for it every ``interval`` seconds, or at once when another process wakes it
+(``events.wakeup``), and reads ``seq > received`` only after it changed. The events it
+reads go to ``deliver`` (the bus, after the read caches are invalidated); seqs this
+process already published are dropped by the bus.
 
 Before it reads the log, the ``on_change`` hooks run: other state that processes
 share through the database (pull jobs run elsewhere) is read first, so what they
@@ -63,6 +64,7 @@ class LogTailer:
         #: Run (in order) whenever the database changed, before the log is read.
         self.on_change: list[OnChange] = []
         self._hooks_lock = asyncio.Lock()
+        self._waiter: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-log-tailer")
@@ -97,7 +99,24 @@ class LogTailer:
                     log.exception("could not read the event log; retrying")
                 failing = True
                 seen = None
-            await asyncio.sleep(self.interval)
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Wait ``interval``, or less if ``wake`` is called meanwhile (a future and a
+        timer, not a task per turn: this runs a hundred times a second)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self.interval, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def wake(self) -> None:
+        """Look at the database now: another process just committed (``events.wakeup``)."""
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     async def run_hooks(self) -> None:
         """Run the ``on_change`` hooks, one run at a time.
@@ -124,3 +143,8 @@ class LogTailer:
                 self._deliver(events)
             if len(read) < PAGE or len(events) < len(read):
                 return
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -19,6 +19,7 @@ from aiohttp import web
 from events.bus import EventBus
 from events.names import Format
 from events.tail import LogTailer
+from events.wakeup import Wakeups
 from server.instance import Presence
 from server.keys import (
     BUS,
@@ -110,9 +111,16 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
             received_seq=lambda: bus.received_seq,
             log_head=lambda: event_log.current_seq(db),
         )
-        db.on_commit = on_commit
+        wakeups = Wakeups(db.path)
+
+        def on_local_commit(events: Sequence[LoggedEvent]) -> None:
+            on_commit(events)
+            wakeups.notify()  # the other processes of this database: look now
+
+        db.on_commit = on_local_commit
         bus.start()
         tailer.start()
+        wakeups.start(tailer.wake)
         presence = Presence(db, app[INSTANCE])
         await presence.start()
         app[PRESENCE] = presence
@@ -130,6 +138,7 @@ async def storage_context(app: web.Application) -> AsyncIterator[None]:
         )
         yield
         await presence.close()
+        wakeups.close()
         await tailer.stop()
         await bus.stop(timeout=settings.shutdown_timeout)
     finally:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
+from events.wakeup import Wakeups, wakeup_dir
+from server.keys import TAILER
 from tests.clients import EventRecorder
 
 SEQ_EVENTS = ("providers:updated", "models:updated", "credentials:updated", "proxy:status",
@@ -77,3 +80,37 @@ async def test_metrics_name_the_process_and_its_delivered_seq(start_server) -> N
     _, text = await a.api.get("/metrics")
     assert 'modeldeck_process_info{id="' in text and 'name="left"' in text
     assert "modeldeck_events_delivered_seq " in text
+
+
+async def test_a_commit_wakes_the_other_processes_instead_of_waiting_for_their_poll(
+    start_server, connect
+) -> None:
+    a, b = await start_server(), await start_server()
+    b.app[TAILER].interval = 30.0  # b's own looks at the log come too late for this test
+    on_b = await connect(b.url, auth={"format": "delta"})
+    await on_b.next("proxy:status")  # by now b's tailer waits out the long interval
+    for i in range(3):
+        await _patch(a, i)
+        event = await on_b.next("models:updated", timeout=2)  # woken by a's commit
+        assert event["changed"][0]["description"] == f"rev {i}"
+
+
+async def test_a_wake_up_socket_nobody_reads_is_removed(tmp_path) -> None:
+    """What a process killed with SIGKILL leaves behind goes with the next commit."""
+    db = tmp_path / "w.db"
+    stale = wakeup_dir(db) / "0-killed.sock"
+    stale.parent.mkdir(mode=0o700, exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as gone:
+        gone.bind(str(stale))  # bound, then closed: a socket file with no reader
+    woken = asyncio.Event()
+    live, sender = Wakeups(db), Wakeups(db)
+    live.start(woken.set)
+    sender.start(lambda: None)
+    try:
+        sender.notify()
+        await asyncio.wait_for(woken.wait(), 2)
+        assert not stale.exists() and live.path.exists()
+    finally:
+        live.close()
+        sender.close()
+    assert not wakeup_dir(db).exists()  # the last one out removes the directory
