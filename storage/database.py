@@ -145,6 +145,8 @@ class Transaction:
     async def log_events(self, events: Sequence[EventToLog]) -> list[LoggedEvent]:
         """Append several events, in this order, with one statement (one trip to the
         database thread, however many events a write logs)."""
+        if not events:
+            return []
         rows = [
             (event, topic, orjson.dumps(data), orjson.dumps(prior) if prior is not None else None)
             for event, topic, data, prior in events
