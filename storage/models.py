@@ -91,11 +91,10 @@ async def insert(tx: Transaction, fields: dict[str, Any]) -> ModelRecord:
 
 
 async def update(
-    tx: Transaction, model_id: str, changes: dict[str, Any], current: ModelRecord | None = None
+    tx: Transaction, model_id: str, changes: dict[str, Any], current: ModelRecord
 ) -> ModelRecord:
-    """Apply ``changes``; ``current`` is the row as this transaction already read it."""
-    if current is None:
-        current = await get(tx, model_id)
+    """Apply ``changes``; ``current`` is the row as this transaction read it (callers
+    read it first anyway: for the event's prior object and the status rules)."""
     await _check(tx, changes, current)
     becomes_default = changes.get("is_default", current.is_default)
     if becomes_default and (changes.get("is_default") or "type" in changes):
@@ -134,8 +133,6 @@ async def put_config(tx: Transaction, model_id: str, section: str, config: dict[
         " updated_at = excluded.updated_at",
         (model_id, section, orjson.dumps(config), tx.now),
     )
-
-
 
 
 async def other_default(db: Database | Transaction, model_type: str, model_id: str) -> str | None:

@@ -75,17 +75,15 @@ async def update(
     tx: Transaction,
     provider_id: str,
     changes: dict[str, Any],
-    current: ProviderRecord | None = None,
+    current: ProviderRecord,
 ) -> ProviderRecord:
     """Apply ``changes`` (column names; ``api_key`` None clears the key); ``current`` is
-    the row as this transaction already read it.
+    the row as this transaction read it (the caller needs it for the event's prior).
 
     A key belongs to the upstream it was given for: a changed ``base_url`` clears the
     stored key unless ``changes`` sets one, so whoever can edit the URL cannot have the
     router send the old key to a server of their choosing.
     """
-    if current is None:
-        current = await get(tx, provider_id)
     if (
         "base_url" in changes
         and changes["base_url"] != current.base_url

@@ -32,6 +32,7 @@ from storage.pull_jobs import PullJobRow
 
 log = logging.getLogger("modeldeck.pulls")
 
+
 @dataclass(eq=False)
 class Followed:
     """One job another process runs, as this process follows it."""
@@ -54,7 +55,9 @@ class RemoteJobs:
         # Rows of other processes written at or after this are read at the next look:
         # a job that began and ended between two looks is still announced once.
         self._since = utc_now_iso()
-        self._announced: dict[str, str] = {}  # such jobs, by id: their updated_at
+        # Jobs whose end was announced, by id: their final updated_at (their final row
+        # is read again while it is the newest seen).
+        self._announced: dict[str, str] = {}
 
     async def close(self) -> None:
         """Stop following (``poll`` does nothing after this); let final events go out."""
@@ -114,7 +117,6 @@ class RemoteJobs:
                     continue
                 followed = self._follow(row)
                 if followed.job.status.finished:  # it began and ended since the last look
-                    self._announced[row.id] = row.updated_at or ""
                     await self._ended(followed)
                 continue
             followed = self._jobs[row.id]
@@ -137,9 +139,7 @@ class RemoteJobs:
 
     async def _ended(self, followed: Followed) -> None:
         job = followed.job
-        # Its final row is read again while it is the newest seen (``updated_at >=``
-        # the mark): told once, it must not be taken for a job seen for the first time.
-        self._announced[job.id] = job.updated_at or ""
+        self._announced[job.id] = job.updated_at or ""  # told once, never taken for new
         await followed.fanout.finish(COMPLETE if job.status.value == "completed" else ERROR)
         self._jobs.pop(job.id, None)
         followed.ended.set()
